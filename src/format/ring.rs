@@ -1,0 +1,362 @@
+//! The RingLog file format, version 1. See `docs/FORMAT.md` ("RingLog file") for the byte maps.
+//!
+//! ```text
+//! page 0  (0)      sector 0: header copy A        sector 1: state copy 0
+//! page 1  (4096)   sector 0: header copy B        sector 1: state copy 1
+//! page 2  (8192)   sector 0: cursor (hint)
+//! page 3  (12288)  layout block (optional), then padding to a 4096 boundary
+//! slots_offset     capacity_slots x slot_bytes
+//! ```
+//! Header copies and state copies sit in different pages, so writing back one page (a state
+//! update) can never tear both header copies or both states.
+
+use zerocopy::little_endian::{I64, U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use super::{crc32, round_up};
+
+/// First 8 bytes of both header copies.
+pub const RING_MAGIC: [u8; 8] = *b"RPLYRING";
+/// Format version written by this build; other versions are refused with `HeaderMismatch`.
+pub const RING_VERSION: u32 = 1;
+/// Sector size the crash model tears at, and the size of every separately rewritten unit.
+pub const SECTOR_BYTES: u64 = 512;
+/// Page size assumed for placement (the largest unit the kernel writes back at once on x86-64).
+pub const PAGE_BYTES: u64 = 4096;
+
+/// Offset of header copy A.
+pub const HEADER_A_OFFSET: u64 = 0;
+/// Offset of header copy B.
+pub const HEADER_B_OFFSET: u64 = PAGE_BYTES;
+/// Offsets of the two alternating state copies.
+pub const STATE_OFFSETS: [u64; 2] = [SECTOR_BYTES, PAGE_BYTES + SECTOR_BYTES];
+/// Offset of the cursor sector.
+pub const CURSOR_OFFSET: u64 = 2 * PAGE_BYTES;
+/// Offset of the optional layout block.
+pub const LAYOUT_OFFSET: u64 = 3 * PAGE_BYTES;
+/// Largest encoded layout block accepted.
+pub const LAYOUT_BYTES_MAX: u32 = 64 * 1024;
+
+/// Largest capacity in slots.
+pub const CAPACITY_MAX: u64 = u32::MAX as u64;
+/// Largest record type accepted (bytes).
+pub const RECORD_BYTES_MAX: u32 = 1 << 20;
+/// Smallest `evidence_bytes_max`: room for kind and code with an empty message.
+pub const EVIDENCE_BYTES_MIN: u32 = EVIDENCE_HEADER_BYTES as u32;
+/// Largest `evidence_bytes_max` (the slot stores the evidence length as a `u16`).
+pub const EVIDENCE_BYTES_MAX: u32 = 16 * 1024;
+/// Default `evidence_bytes_max`: 16 bytes of kind/code plus a 240-byte message.
+pub const EVIDENCE_BYTES_DEFAULT: u32 = 256;
+
+/// The file header, stored twice (copies A and B), identical, written only at creation (and a
+/// torn copy rewritten from the good one when a writer opens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct RingHeader {
+    /// [`RING_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`RING_VERSION`].
+    pub version: U32,
+    /// Reserved, zero.
+    pub flags: U32,
+    /// `size_of::<T>()` of the record type.
+    pub record_bytes: U32,
+    /// Bytes reserved per slot for failure evidence (kind, code, message).
+    pub evidence_bytes_max: U32,
+    /// Slot stride: `round_up(SLOT_HEADER_BYTES + record_bytes + evidence_bytes_max, 8)`.
+    pub slot_bytes: U32,
+    /// Reserved, zero.
+    pub reserved0: U32,
+    /// Number of slots.
+    pub capacity_slots: U64,
+    /// Caller-chosen schema identifier.
+    pub schema_id: U64,
+    /// Byte offset of slot 0 (a multiple of 4096).
+    pub slots_offset: U64,
+    /// Total file length.
+    pub file_bytes: U64,
+    /// Offset of the layout block, 0 when the file carries no layout.
+    pub layout_offset: U64,
+    /// Length of the layout block, 0 when none.
+    pub layout_bytes: U32,
+    /// CRC-32 of the layout block.
+    pub layout_crc: U32,
+    /// Creation time, milliseconds since the Unix epoch (informational).
+    pub created_unix_ms: U64,
+    /// Zero.
+    pub reserved: [u8; 420],
+    /// CRC-32 of bytes 0..508.
+    pub crc: U32,
+}
+
+const _: () = assert!(size_of::<RingHeader>() == SECTOR_BYTES as usize);
+const _: () = assert!(std::mem::offset_of!(RingHeader, capacity_slots) == 32);
+const _: () = assert!(std::mem::offset_of!(RingHeader, created_unix_ms) == 80);
+const _: () = assert!(std::mem::offset_of!(RingHeader, crc) == 508);
+
+impl RingHeader {
+    /// Fills in the checksum.
+    pub fn seal(mut self) -> Self {
+        self.crc = U32::new(crc32(&[&self.as_bytes()[..508]]));
+        self
+    }
+
+    /// Whether the checksum matches.
+    pub fn crc_ok(&self) -> bool {
+        self.crc.get() == crc32(&[&self.as_bytes()[..508]])
+    }
+}
+
+/// One of two alternating state copies. A state update writes the copy holding the older
+/// `generation`, then msyncs it, so a torn update leaves the other copy intact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct RingState {
+    /// Incremented by every state write; the valid copy with the larger value is current.
+    pub generation: U64,
+    /// The writer epoch: incremented (and this state made durable) by every open for writing,
+    /// before that writer's first append.
+    pub epoch: U32,
+    /// Reserved, zero.
+    pub reserved0: U32,
+    /// Sync watermark: every seq below this was durable when the state was written.
+    pub synced_next: U64,
+    /// CRC-32 of bytes 0..24.
+    pub crc: U32,
+    /// Reserved, zero.
+    pub reserved1: U32,
+}
+
+/// Bytes of [`RingState`].
+pub const STATE_BYTES: usize = 32;
+const _: () = assert!(size_of::<RingState>() == STATE_BYTES);
+const _: () = assert!(std::mem::offset_of!(RingState, crc) == 24);
+
+impl RingState {
+    /// A sealed state.
+    pub fn new(generation: u64, epoch: u32, synced_next: u64) -> Self {
+        let mut s = RingState {
+            generation: U64::new(generation),
+            epoch: U32::new(epoch),
+            reserved0: U32::ZERO,
+            synced_next: U64::new(synced_next),
+            crc: U32::ZERO,
+            reserved1: U32::ZERO,
+        };
+        s.crc = U32::new(crc32(&[&s.as_bytes()[..24]]));
+        s
+    }
+
+    /// Decodes a state copy, `None` if its checksum fails (never written, or torn).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let s = RingState::read_from_bytes(bytes.get(..STATE_BYTES)?).ok()?;
+        (s.generation.get() != 0 && s.crc.get() == crc32(&[&s.as_bytes()[..24]])).then_some(s)
+    }
+}
+
+/// Byte offset (within the cursor sector) of the next seq to be written.
+pub const CURSOR_NEXT: u64 = 0;
+/// Byte offset of the bitwise complement of the same value; a mismatch marks a garbled cursor.
+pub const CURSOR_CHECK: u64 = 8;
+
+/// Decodes the cursor hint: `Some(next_seq)` when both words agree.
+pub fn decode_cursor(next: u64, check: u64) -> Option<u64> {
+    (next == !check).then_some(next)
+}
+
+// ---- slots -------------------------------------------------------------------------------------
+
+/// Slot header byte map (little-endian):
+///
+/// ```text
+/// 0   u64  seq             publish word: stored last, with Release ordering; SEQ_BUSY while written
+/// 8   u32  magic           SLOT_MAGIC
+/// 12  u32  epoch           writer epoch that wrote this slot
+/// 16  u16  flags           SLOT_FLAG_*
+/// 18  u16  evidence_bytes  bytes of evidence present after the record (0 = none)
+/// 20  u32  crc             CRC-32 of bytes 0..20, then the record, then the evidence present
+/// 24  ..   record          record_bytes
+/// ..  ..   evidence        evidence_bytes (of evidence_bytes_max reserved)
+/// ```
+pub const SLOT_HEADER_BYTES: usize = 24;
+/// Offset of the seq word in a slot.
+pub const SLOT_SEQ: usize = 0;
+/// Offset of the slot magic.
+pub const SLOT_MAGIC_OFFSET: usize = 8;
+/// Offset of the slot CRC.
+pub const SLOT_CRC: usize = 20;
+/// `"RLS1"` little-endian.
+pub const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"RLS1");
+/// The seq word while a slot is being (re)written. Never a valid seq.
+pub const SEQ_BUSY: u64 = u64::MAX;
+/// Flag: evidence is present.
+pub const SLOT_FLAG_EVIDENCE: u16 = 1 << 0;
+/// Flag: first record written by its epoch (the lineage fence, see [`super::window`]).
+pub const SLOT_FLAG_EPOCH_FIRST: u16 = 1 << 1;
+/// All defined flags.
+pub const SLOT_FLAGS_KNOWN: u16 = SLOT_FLAG_EVIDENCE | SLOT_FLAG_EPOCH_FIRST;
+
+/// Evidence byte map, right after the record:
+///
+/// ```text
+/// 0   u16  kind            1 backend, 2 runtime, 3 timeout, 4 other
+/// 2   u16  other_code      the code of `FailureKind::Other`, else 0
+/// 4   u32  message_bytes
+/// 8   i64  code
+/// 16  ..   message         UTF-8, message_bytes long
+/// ```
+pub const EVIDENCE_HEADER_BYTES: usize = 16;
+
+/// The fixed part of a slot's evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct EvidenceHeader {
+    /// Failure kind tag.
+    pub kind: U16,
+    /// Code of `FailureKind::Other`.
+    pub other_code: U16,
+    /// Message length in bytes.
+    pub message_bytes: U32,
+    /// Caller's numeric code.
+    pub code: I64,
+}
+const _: () = assert!(size_of::<EvidenceHeader>() == EVIDENCE_HEADER_BYTES);
+
+/// Sizes and offsets that follow from a header. All arithmetic is checked by [`Geometry::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Bytes per record.
+    pub record_bytes: u32,
+    /// Evidence bytes reserved per slot.
+    pub evidence_bytes_max: u32,
+    /// Slot stride.
+    pub slot_bytes: u32,
+    /// Slots.
+    pub capacity_slots: u64,
+    /// Offset of slot 0.
+    pub slots_offset: u64,
+    /// Whole file.
+    pub file_bytes: u64,
+}
+
+impl Geometry {
+    /// Computes the geometry for a new file; `None` on overflow.
+    pub fn new(
+        record_bytes: u32,
+        evidence_bytes_max: u32,
+        capacity_slots: u64,
+        layout_bytes: u32,
+    ) -> Option<Geometry> {
+        let slot = round_up(SLOT_HEADER_BYTES as u64 + record_bytes as u64 + evidence_bytes_max as u64, 8);
+        let slot_bytes = u32::try_from(slot).ok()?;
+        let slots_offset = round_up(LAYOUT_OFFSET + layout_bytes as u64, PAGE_BYTES);
+        let file_bytes = capacity_slots.checked_mul(slot)?.checked_add(slots_offset)?;
+        Some(Geometry {
+            record_bytes,
+            evidence_bytes_max,
+            slot_bytes,
+            capacity_slots,
+            slots_offset,
+            file_bytes,
+        })
+    }
+
+    /// Byte offset of slot `index`.
+    pub fn slot_offset(&self, index: u64) -> u64 {
+        self.slots_offset + index * self.slot_bytes as u64
+    }
+
+    /// Slot index holding `seq`.
+    pub fn index_of(&self, seq: u64) -> u64 {
+        seq % self.capacity_slots
+    }
+}
+
+/// What a valid slot says about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotMeta {
+    /// Sequence number (`seq % capacity == index`).
+    pub seq: u64,
+    /// Writer epoch.
+    pub epoch: u32,
+    /// First record of its epoch.
+    pub epoch_first: bool,
+    /// Evidence bytes present.
+    pub evidence_bytes: u16,
+}
+
+/// Why a slot is not returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotFault {
+    /// All zero: never written.
+    NeverWritten,
+    /// The seq word says a write was in progress (a writer stopped mid-append).
+    Busy,
+    /// Magic, flags or lengths are not ours.
+    BadHeader,
+    /// The checksum does not match: torn, garbled or rotted.
+    Checksum,
+    /// The seq does not belong at this index (a misdirected or copied slot).
+    Misplaced,
+    /// Written by an epoch newer than the file's state admits (cannot be a real record).
+    FutureEpoch,
+}
+
+impl SlotFault {
+    /// A short description for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SlotFault::NeverWritten => "never written",
+            SlotFault::Busy => "write in progress (torn append)",
+            SlotFault::BadHeader => "bad slot header",
+            SlotFault::Checksum => "checksum mismatch (torn or corrupted)",
+            SlotFault::Misplaced => "sequence number does not belong at this slot",
+            SlotFault::FutureEpoch => "epoch newer than the file state",
+        }
+    }
+}
+
+/// Validates one slot's bytes (`slot.len() == slot_bytes`) found at `index`.
+pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, SlotFault> {
+    debug_assert_eq!(slot.len(), g.slot_bytes as usize);
+    let seq = u64::from_le_bytes(slot[0..8].try_into().unwrap());
+    let magic = u32::from_le_bytes(slot[8..12].try_into().unwrap());
+    let epoch = u32::from_le_bytes(slot[12..16].try_into().unwrap());
+    let flags = u16::from_le_bytes(slot[16..18].try_into().unwrap());
+    let evidence_bytes = u16::from_le_bytes(slot[18..20].try_into().unwrap());
+    let crc = u32::from_le_bytes(slot[20..24].try_into().unwrap());
+    if seq == 0 && magic == 0 && crc == 0 {
+        return Err(SlotFault::NeverWritten);
+    }
+    if seq == SEQ_BUSY {
+        return Err(SlotFault::Busy);
+    }
+    let has_evidence = flags & SLOT_FLAG_EVIDENCE != 0;
+    if magic != SLOT_MAGIC
+        || flags & !SLOT_FLAGS_KNOWN != 0
+        || has_evidence != (evidence_bytes != 0)
+        || evidence_bytes as u32 > g.evidence_bytes_max
+        || (has_evidence && (evidence_bytes as usize) < EVIDENCE_HEADER_BYTES)
+    {
+        return Err(SlotFault::BadHeader);
+    }
+    let body_end = SLOT_HEADER_BYTES + g.record_bytes as usize + evidence_bytes as usize;
+    if crc32(&[&slot[..SLOT_CRC], &slot[SLOT_HEADER_BYTES..body_end]]) != crc {
+        return Err(SlotFault::Checksum);
+    }
+    if g.index_of(seq) != index {
+        return Err(SlotFault::Misplaced);
+    }
+    Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes })
+}
+
+/// Encodes the first 20 bytes of a slot header (everything but the CRC).
+pub fn slot_header_prefix(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> [u8; SLOT_CRC] {
+    let mut h = [0u8; SLOT_CRC];
+    h[0..8].copy_from_slice(&seq.to_le_bytes());
+    h[8..12].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
+    h[12..16].copy_from_slice(&epoch.to_le_bytes());
+    h[16..18].copy_from_slice(&flags.to_le_bytes());
+    h[18..20].copy_from_slice(&evidence_bytes.to_le_bytes());
+    h
+}

@@ -1,0 +1,42 @@
+//! `replaylog` records what a real-time program did, tick by tick, so it can be replayed,
+//! certified and benchmarked later.
+//!
+//! * [`RingLog`] — a preallocated, memory-mapped circular flight recorder. `append` is
+//!   syscall-free, allocation-free and lock-free; `sync` is the durability point; replay after any
+//!   crash returns an exact contiguous window of what was appended.
+//!
+//! ```no_run
+//! use replaylog::{RingLog, ReplayFailureEvidence, FailureKind};
+//! use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//!
+//! #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy)]
+//! #[repr(C)]
+//! struct Tick { tick: u64, value: f64 }
+//!
+//! let mut log: RingLog<Tick> = RingLog::open("capture.ring", 65_536)?;
+//! log.append(&Tick { tick: 1, value: 0.5 })?;
+//! log.append_with_failure(&Tick { tick: 2, value: 0.0 },
+//!     &ReplayFailureEvidence::new(FailureKind::Timeout, 110, "deadline missed"))?;
+//! log.sync()?;
+//! let ticks: Vec<Tick> = log.replay_all()?;
+//! # Ok::<(), replaylog::ReplayLogError>(())
+//! ```
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod format;
+pub mod ring;
+mod sys;
+
+pub use error::{ReplayLogError, Result};
+pub use format::layout::{Field, FieldType, Layout};
+pub use format::window::Anchor;
+pub use ring::{
+    EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord,
+    RingIter, RingLog, RingOptions,
+};
+pub use zerocopy;

@@ -1,0 +1,525 @@
+//! `RingLog<T>`: the memory-mapped circular flight recorder.
+
+use std::fs::File;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{Ordering, fence};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::{ReplayLogError, Result};
+use crate::format::layout::Layout;
+use crate::format::ring::*;
+use crate::format::window::{self, Anchor};
+use crate::ring::evidence::{self, EvidenceRef, ReplayFailureEvidence};
+use crate::ring::open::{self, Request};
+use crate::ring::options::RingOptions;
+use crate::sys::{self, FileLock, Region};
+
+/// A record replayed with its sequence number and failure evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayRecord<T> {
+    /// Sequence number: the record's position in the ring's publish order since creation.
+    pub seq: u64,
+    /// The record.
+    pub record: T,
+    /// Failure evidence, when the record was appended with some.
+    pub evidence: Option<ReplayFailureEvidence>,
+}
+
+/// One item of the allocation-free iterator: the evidence borrows from the mapping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayItem<'a, T> {
+    /// Sequence number.
+    pub seq: u64,
+    /// The record (copied out of the mapping).
+    pub record: T,
+    /// Evidence, borrowed from the mapping.
+    pub evidence: Option<EvidenceRef<'a>>,
+}
+
+/// What `open` found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The file did not exist and was created.
+    pub created: bool,
+    /// The epoch this writer took (every open for writing takes a new one).
+    pub epoch: u32,
+    /// The recovered window `(first_seq, last_seq)`, `None` when no record was found.
+    pub window: Option<(u64, u64)>,
+    /// Where the recovery walk started.
+    pub anchor: Option<Anchor>,
+    /// The durable sync watermark read from the state (every seq below it had been synced).
+    pub synced_next: u64,
+    /// The cursor hint as found (`None` when garbled); informational, never trusted.
+    pub cursor_hint: Option<u64>,
+    /// Slots that passed validation.
+    pub slots_valid: u64,
+    /// Slots never written.
+    pub slots_never_written: u64,
+    /// Slots that failed validation (torn, garbled, misplaced, busy).
+    pub slots_damaged: u64,
+    /// Valid slots outside the window: overwritten laps already counted as live elsewhere,
+    /// records persisted out of order beyond a crash, or fenced records of an abandoned lineage.
+    pub slots_outside_window: u64,
+    /// How many of the two state copies were valid.
+    pub state_copies_valid: u8,
+    /// A torn header copy was rewritten from the good one.
+    pub header_copy_repaired: bool,
+}
+
+/// A memory-mapped circular log of fixed-size records of type `T`.
+///
+/// One writer per file (advisory lock). `append` is the hot path: it copies into the mapping,
+/// checksums and publishes, with no system call, allocation or lock. `sync` is the durability
+/// point. See `docs/DESIGN.md` for the crash contract.
+pub struct RingLog<T> {
+    path: PathBuf,
+    file: File,
+    _lock: FileLock,
+    region: Region,
+    geometry: Geometry,
+    header: RingHeader,
+    layout: Option<Layout>,
+    epoch: u32,
+    /// Next seq to write.
+    next: u64,
+    /// Oldest seq of the window recovered at open (the window may start later after wrapping).
+    first: u64,
+    /// Every seq below this is durable.
+    synced_next: u64,
+    state_generation: u64,
+    /// Which state copy holds `state_generation`.
+    state_copy: usize,
+    epoch_first_pending: bool,
+    poisoned: Option<String>,
+    recovery: RecoveryReport,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for RingLog<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingLog")
+            .field("path", &self.path)
+            .field("capacity", &self.geometry.capacity_slots)
+            .field("epoch", &self.epoch)
+            .field("next", &self.next)
+            .field("synced_next", &self.synced_next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
+    /// Opens the ring at `path`, creating and preallocating it with `capacity` slots if no file
+    /// exists. See [`RingLog::open_with`].
+    pub fn open(path: impl AsRef<Path>, capacity: u64) -> Result<Self> {
+        Self::open_with(path, capacity, RingOptions::default())
+    }
+
+    /// Opens the ring at `path` with options.
+    ///
+    /// A new file is built under a temporary name, fully allocated (`posix_fallocate`), synced and
+    /// renamed into place. An existing file must be a ring of the same record size, schema id,
+    /// capacity, evidence size (and layout, if one is given): anything else is a
+    /// `HeaderMismatch`, and the file is left untouched. Then the writer lock is taken, the
+    /// live window is recovered from the slots, a new epoch is made durable, and appends continue
+    /// right after the recovered window.
+    ///
+    /// # Errors
+    /// `ZeroCapacity`, `CapacityOverflow`, `InvalidOptions` (before touching any file);
+    /// `HeaderMismatch` for a foreign or different file; `Locked`; `Corrupt` when both header
+    /// copies are damaged; `Io` with the operation and path.
+    pub fn open_with(path: impl AsRef<Path>, capacity: u64, options: RingOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let req = Request { path, record_bytes: size_of::<T>(), capacity, options: &options };
+        let opened = open::open_file(&req)?;
+        let lock = open::lock(&opened.file, path, options.lock_wait_ms)?;
+        let g = opened.geometry;
+        let len = usize::try_from(g.file_bytes).map_err(|_| ReplayLogError::InvalidOptions {
+            option: "capacity",
+            reason: "file does not fit the address space".into(),
+        })?;
+        let mut region = Region::map_mut(&opened.file, len, options.prefault).map_err(|e| ReplayLogError::io("mmap", path, e))?;
+        if options.mlock {
+            region.lock_in_memory().map_err(|e| ReplayLogError::io("mlock", path, e))?;
+        }
+        if options.prefault {
+            region.prefault_for_write();
+        }
+        let mut log = RingLog {
+            path: path.to_path_buf(),
+            file: opened.file,
+            _lock: lock,
+            region,
+            geometry: g,
+            header: opened.header,
+            layout: opened.layout,
+            epoch: 0,
+            next: 0,
+            first: 0,
+            synced_next: 0,
+            state_generation: 0,
+            state_copy: 1,
+            epoch_first_pending: true,
+            poisoned: None,
+            recovery: RecoveryReport {
+                created: opened.created,
+                epoch: 0,
+                window: None,
+                anchor: None,
+                synced_next: 0,
+                cursor_hint: None,
+                slots_valid: 0,
+                slots_never_written: 0,
+                slots_damaged: 0,
+                slots_outside_window: 0,
+                state_copies_valid: 0,
+                header_copy_repaired: false,
+            },
+            _record: PhantomData,
+        };
+        if let Some(bad) = opened.bad_header_copy {
+            log.region.write(bad as usize, opened.header.as_bytes());
+            log.flush(bad as usize, SECTOR_BYTES as usize)?;
+            log.recovery.header_copy_repaired = true;
+        }
+        log.recover()?;
+        Ok(log)
+    }
+
+    fn flush(&self, off: usize, len: usize) -> Result<()> {
+        self.region.flush_range(off, len).map_err(|e| ReplayLogError::io("msync", &self.path, e))?;
+        sys::fdatasync(&self.file).map_err(|e| ReplayLogError::io("fdatasync", &self.path, e))
+    }
+
+    fn check_slot(&self, index: u64) -> std::result::Result<SlotMeta, SlotFault> {
+        let off = self.geometry.slot_offset(index) as usize;
+        check_slot(&self.geometry, index, self.region.bytes(off, self.geometry.slot_bytes as usize))
+    }
+
+    /// Reconstructs the window from the slots and makes a new epoch durable.
+    fn recover(&mut self) -> Result<()> {
+        let states = STATE_OFFSETS.map(|off| RingState::decode(self.region.bytes(off as usize, STATE_BYTES)));
+        let current = (0..2).filter(|i| states[*i].is_some()).max_by_key(|i| states[*i].unwrap().generation.get());
+        let (generation, state_epoch, watermark) = current
+            .map(|i| states[i].unwrap())
+            .map_or((0, 0, 0), |s| (s.generation.get(), s.epoch.get(), s.synced_next.get()));
+        let have_state = current.is_some();
+        let cap = self.geometry.capacity_slots;
+        let admit = |m: SlotMeta| -> std::result::Result<SlotMeta, SlotFault> {
+            if have_state && m.epoch > state_epoch { Err(SlotFault::FutureEpoch) } else { Ok(m) }
+        };
+
+        let r = &mut self.recovery;
+        r.state_copies_valid = states.iter().filter(|s| s.is_some()).count() as u8;
+        r.synced_next = watermark;
+        let cursor = decode_cursor(
+            self.region.load_u64(CURSOR_OFFSET as usize, Ordering::Acquire),
+            self.region.load_u64((CURSOR_OFFSET + CURSOR_CHECK) as usize, Ordering::Acquire),
+        );
+        self.recovery.cursor_hint = cursor;
+        let mut max_epoch = state_epoch;
+        let (mut valid, mut never, mut damaged) = (0, 0, 0);
+        for i in 0..cap {
+            match self.check_slot(i).and_then(admit) {
+                Ok(m) => {
+                    valid += 1;
+                    max_epoch = max_epoch.max(m.epoch);
+                }
+                Err(SlotFault::NeverWritten) => never += 1,
+                Err(_) => damaged += 1,
+            }
+        }
+        let run = window::recover(cap, watermark, |i| self.check_slot(i).and_then(admit).ok());
+        let (first, next) = match run {
+            Some(run) => (run.first, run.last + 1),
+            None => (watermark, watermark),
+        };
+        let epoch = max_epoch.checked_add(1).ok_or_else(|| ReplayLogError::Corrupt {
+            path: self.path.clone(),
+            location: "state".into(),
+            reason: "epoch counter exhausted".into(),
+        })?;
+        let r = &mut self.recovery;
+        r.slots_valid = valid;
+        r.slots_never_written = never;
+        r.slots_damaged = damaged;
+        r.slots_outside_window = valid - run.map_or(0, |w| w.last - w.first + 1);
+        r.window = run.map(|w| (w.first, w.last));
+        r.anchor = run.map(|w| w.anchor);
+        r.epoch = epoch;
+        self.first = first;
+        self.next = next;
+        self.epoch = epoch;
+        // Seqs at or above `next` will be rewritten, so the watermark must not claim them.
+        self.synced_next = watermark.min(next);
+        self.state_generation = generation;
+        self.state_copy = current.unwrap_or(1);
+        self.write_cursor();
+        self.write_state()
+    }
+
+    /// Writes the state (epoch, watermark) into the older copy and makes it durable.
+    fn write_state(&mut self) -> Result<()> {
+        let copy = 1 - self.state_copy;
+        let state = RingState::new(self.state_generation + 1, self.epoch, self.synced_next);
+        let off = STATE_OFFSETS[copy] as usize;
+        self.region.write(off, state.as_bytes());
+        self.flush(off, STATE_BYTES)?;
+        self.state_generation += 1;
+        self.state_copy = copy;
+        Ok(())
+    }
+
+    fn write_cursor(&mut self) {
+        let next = self.next;
+        self.region.store_u64((CURSOR_OFFSET + CURSOR_NEXT) as usize, next, Ordering::Release);
+        self.region.store_u64((CURSOR_OFFSET + CURSOR_CHECK) as usize, !next, Ordering::Release);
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u64 {
+        self.geometry.capacity_slots
+    }
+
+    /// Oldest live seq.
+    fn oldest(&self) -> u64 {
+        self.first.max(self.next.saturating_sub(self.geometry.capacity_slots))
+    }
+
+    /// Number of live records (at most `capacity`).
+    pub fn len(&self) -> u64 {
+        self.next - self.oldest()
+    }
+
+    /// Whether the ring holds no live record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The seq the next append will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+
+    /// Every seq below this is durable (covered by a completed [`RingLog::sync`]).
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_next
+    }
+
+    /// The path this ring was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The record layout stored in the file, if any.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// The schema id stored in the file.
+    pub fn schema_id(&self) -> u64 {
+        self.header.schema_id.get()
+    }
+
+    /// Evidence bytes reserved per slot.
+    pub fn evidence_bytes_max(&self) -> u32 {
+        self.geometry.evidence_bytes_max
+    }
+
+    /// What `open` recovered.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Appends a record, overwriting the oldest when the ring is full. Hot path: no system call,
+    /// no allocation, no lock.
+    ///
+    /// # Errors
+    /// Only `Poisoned`, after a failed `sync`.
+    #[inline]
+    pub fn append(&mut self, record: &T) -> Result<()> {
+        self.publish(record.as_bytes(), None)
+    }
+
+    /// Appends a record with failure evidence. The message is truncated at a character boundary
+    /// to fit `evidence_bytes_max - 16` bytes.
+    ///
+    /// # Errors
+    /// Only `Poisoned`, after a failed `sync`.
+    pub fn append_with_failure(&mut self, record: &T, evidence: &ReplayFailureEvidence) -> Result<()> {
+        let (head, message) = evidence::encode(evidence, self.geometry.evidence_bytes_max as usize);
+        self.publish(record.as_bytes(), Some((&head, message)))
+    }
+
+    #[inline]
+    fn publish(&mut self, record: &[u8], evidence: Option<(&[u8], &[u8])>) -> Result<()> {
+        if self.poisoned.is_some() {
+            return Err(self.poisoned_error());
+        }
+        debug_assert_eq!(record.len(), self.geometry.record_bytes as usize);
+        let seq = self.next;
+        let off = self.geometry.slot_offset(seq % self.geometry.capacity_slots) as usize;
+        let evidence_bytes = evidence.map_or(0, |(h, m)| h.len() + m.len());
+        let mut flags = if evidence.is_some() { SLOT_FLAG_EVIDENCE } else { 0 };
+        if self.epoch_first_pending {
+            flags |= SLOT_FLAG_EPOCH_FIRST;
+        }
+        let prefix = slot_header_prefix(seq, self.epoch, flags, evidence_bytes as u16);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&prefix);
+        crc.update(record);
+        if let Some((h, m)) = evidence {
+            crc.update(h);
+            crc.update(m);
+        }
+        let crc = crc.finalize();
+
+        // Seqlock-style publish: mark busy, write the body, then store the seq with Release so a
+        // reader that observes the new seq observes the whole body.
+        self.region.store_u64(off + SLOT_SEQ, SEQ_BUSY, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.region.write(off + SLOT_MAGIC_OFFSET, &prefix[SLOT_MAGIC_OFFSET..]);
+        self.region.write(off + SLOT_CRC, &crc.to_le_bytes());
+        let body = off + SLOT_HEADER_BYTES;
+        self.region.write(body, record);
+        if let Some((h, m)) = evidence {
+            self.region.write(body + record.len(), h);
+            self.region.write(body + record.len() + h.len(), m);
+        }
+        self.region.store_u64(off + SLOT_SEQ, seq, Ordering::Release);
+        self.next = seq + 1;
+        self.epoch_first_pending = false;
+        self.write_cursor();
+        Ok(())
+    }
+
+    fn poisoned_error(&self) -> ReplayLogError {
+        ReplayLogError::Poisoned { path: self.path.clone(), first_error: self.poisoned.clone().unwrap_or_default() }
+    }
+
+    /// Makes every appended record durable: msync(MS_SYNC) of the slots written since the last
+    /// sync and of the cursor, fdatasync, then the new sync watermark in the alternate state copy,
+    /// msync'd and fdatasync'd. Durable on return.
+    ///
+    /// # Errors
+    /// `Io` on the first failure, after which the handle is poisoned: every later `append` and
+    /// `sync` returns `Poisoned` (a failed sync is never retried as if it could succeed).
+    pub fn sync(&mut self) -> Result<()> {
+        if self.poisoned.is_some() {
+            return Err(self.poisoned_error());
+        }
+        if self.next == self.synced_next {
+            return Ok(());
+        }
+        let result = self.sync_inner();
+        if let Err(e) = &result {
+            self.poisoned = Some(e.to_string());
+        }
+        result
+    }
+
+    fn sync_inner(&mut self) -> Result<()> {
+        let g = self.geometry;
+        let cap = g.capacity_slots;
+        let stride = g.slot_bytes as usize;
+        let unsynced = self.next - self.synced_next;
+        let io = |e| ReplayLogError::io("msync", &self.path, e);
+        if unsynced >= cap {
+            self.region.flush_range(g.slots_offset as usize, (cap as usize) * stride).map_err(io)?;
+        } else {
+            let from = g.index_of(self.synced_next);
+            let to = g.index_of(self.next - 1);
+            let span = |a: u64, b: u64| (g.slot_offset(a) as usize, (b - a + 1) as usize * stride);
+            let ranges = if from <= to { [Some(span(from, to)), None] } else { [Some(span(from, cap - 1)), Some(span(0, to))] };
+            for (off, len) in ranges.into_iter().flatten() {
+                self.region.flush_range(off, len).map_err(io)?;
+            }
+        }
+        self.region.flush_range(CURSOR_OFFSET as usize, 16).map_err(io)?;
+        sys::fdatasync(&self.file).map_err(|e| ReplayLogError::io("fdatasync", &self.path, e))?;
+        let next = self.next;
+        let previous = self.synced_next;
+        self.synced_next = next;
+        if let Err(e) = self.write_state() {
+            self.synced_next = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Iterates the live window in publish order without allocating. Each slot is re-validated;
+    /// a slot that fails yields one `Corrupt` error (with slot index and seq) and ends iteration.
+    pub fn iter(&self) -> RingIter<'_, T> {
+        RingIter { log: self, seq: self.oldest(), end: self.next }
+    }
+
+    /// All live records, oldest first.
+    pub fn replay_all(&self) -> Result<Vec<T>> {
+        self.iter().map(|r| r.map(|item| item.record)).collect()
+    }
+
+    /// All live records with seq and evidence, oldest first.
+    pub fn replay_records(&self) -> Result<Vec<ReplayRecord<T>>> {
+        self.iter()
+            .map(|r| {
+                r.map(|item| ReplayRecord {
+                    seq: item.seq,
+                    record: item.record,
+                    evidence: item.evidence.map(|e| e.to_owned()),
+                })
+            })
+            .collect()
+    }
+
+    fn read(&self, seq: u64) -> Result<ReplayItem<'_, T>> {
+        let g = &self.geometry;
+        let index = g.index_of(seq);
+        let off = g.slot_offset(index) as usize;
+        let slot = self.region.bytes(off, g.slot_bytes as usize);
+        let corrupt = |reason: String| ReplayLogError::Corrupt {
+            path: self.path.clone(),
+            location: format!("slot {index} (seq {seq})"),
+            reason,
+        };
+        let meta = check_slot(g, index, slot).map_err(|f| corrupt(f.describe().into()))?;
+        if meta.seq != seq {
+            return Err(corrupt(format!("holds seq {}", meta.seq)));
+        }
+        let body = &slot[SLOT_HEADER_BYTES..];
+        let record = T::read_from_bytes(&body[..g.record_bytes as usize]).expect("record_bytes == size_of::<T>()");
+        let evidence = match meta.evidence_bytes {
+            0 => None,
+            n => {
+                let raw = &body[g.record_bytes as usize..g.record_bytes as usize + n as usize];
+                Some(evidence::decode(raw).ok_or_else(|| corrupt("malformed failure evidence".into()))?)
+            }
+        };
+        Ok(ReplayItem { seq, record, evidence })
+    }
+}
+
+/// Allocation-free iterator over a ring's live window. See [`RingLog::iter`].
+pub struct RingIter<'a, T> {
+    log: &'a RingLog<T>,
+    seq: u64,
+    end: u64,
+}
+
+impl<'a, T: FromBytes + IntoBytes + Immutable + KnownLayout> Iterator for RingIter<'a, T> {
+    type Item = Result<ReplayItem<'a, T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.seq >= self.end {
+            return None;
+        }
+        let item = self.log.read(self.seq);
+        self.seq = if item.is_ok() { self.seq + 1 } else { self.end };
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.end - self.seq) as usize;
+        (0, Some(n))
+    }
+}

@@ -1,0 +1,10 @@
+//! Engine 1: the memory-mapped circular flight recorder.
+
+mod evidence;
+mod log;
+mod open;
+mod options;
+
+pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
+pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
+pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
