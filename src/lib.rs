@@ -36,7 +36,7 @@ pub use error::{ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
 pub use format::window::Anchor;
 pub use ring::{
-    EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord,
-    RingIter, RingLog, RingOptions,
+    EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord, RingIter,
+    RingLog, RingOptions,
 };
 pub use zerocopy;

@@ -241,24 +241,12 @@ pub struct Geometry {
 
 impl Geometry {
     /// Computes the geometry for a new file; `None` on overflow.
-    pub fn new(
-        record_bytes: u32,
-        evidence_bytes_max: u32,
-        capacity_slots: u64,
-        layout_bytes: u32,
-    ) -> Option<Geometry> {
+    pub fn new(record_bytes: u32, evidence_bytes_max: u32, capacity_slots: u64, layout_bytes: u32) -> Option<Geometry> {
         let slot = round_up(SLOT_HEADER_BYTES as u64 + record_bytes as u64 + evidence_bytes_max as u64, 8);
         let slot_bytes = u32::try_from(slot).ok()?;
         let slots_offset = round_up(LAYOUT_OFFSET + layout_bytes as u64, PAGE_BYTES);
         let file_bytes = capacity_slots.checked_mul(slot)?.checked_add(slots_offset)?;
-        Some(Geometry {
-            record_bytes,
-            evidence_bytes_max,
-            slot_bytes,
-            capacity_slots,
-            slots_offset,
-            file_bytes,
-        })
+        Some(Geometry { record_bytes, evidence_bytes_max, slot_bytes, capacity_slots, slots_offset, file_bytes })
     }
 
     /// Byte offset of slot `index`.

@@ -5,11 +5,14 @@
 //! (`synced_next`: every seq below it was durable when the state was written). The window is one
 //! run of consecutive seqs, walked outwards from an anchor:
 //!
-//! * **anchor** — the slot of seq `synced_next - 1` if it still holds that seq (so every synced
-//!   record that no later append overwrote is inside the run, whatever torn or out-of-order
-//!   unsynced slots lie around it); otherwise the newest valid slot by `(epoch, seq)`. If the
-//!   watermark slot was overwritten, every synced record was overwritten too, so no synced record
-//!   can be missed.
+//! * **anchor** — the newest valid slot holding a synced seq (`< synced_next`): normally seq
+//!   `synced_next - 1` itself, so every synced record that no later append overwrote is inside the
+//!   run, whatever torn or out-of-order unsynced slots lie around it. If that slot was destroyed
+//!   (a garbage sector shared with an unsynced neighbour), the newest surviving synced seq anchors
+//!   instead, so only the destroyed record is lost. With no synced seq left (all overwritten by
+//!   later appends, or nothing ever synced), the newest valid slot by `(epoch, seq)` anchors.
+//! * **floor** — seqs below `synced_next - capacity` were overwritten by synced appends, so a slot
+//!   still holding one (a lost write, a stale copy of an earlier lap) is ignored.
 //! * **lineage fence** — each open for writing takes a new epoch and flags its first append
 //!   `EPOCH_FIRST`. Walking forward from `(s, e)`, seq `s + 1` joins only if it has the same epoch
 //!   and is not a first, or a newer epoch and is a first (that writer started right there).
@@ -34,7 +37,7 @@ pub struct Run {
 /// Which slot the recovery walk started from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Anchor {
-    /// The last seq covered by the durable sync watermark.
+    /// The newest surviving seq covered by the durable sync watermark.
     Watermark(u64),
     /// No usable watermark: the newest valid slot by (epoch, seq).
     Newest(u64),
@@ -42,29 +45,28 @@ pub enum Anchor {
 
 fn joins_forward(prev: &SlotMeta, next: &SlotMeta) -> bool {
     next.seq == prev.seq + 1
-        && ((next.epoch == prev.epoch && !next.epoch_first)
-            || (next.epoch > prev.epoch && next.epoch_first))
+        && ((next.epoch == prev.epoch && !next.epoch_first) || (next.epoch > prev.epoch && next.epoch_first))
 }
 
 fn joins_backward(cur: &SlotMeta, prev: &SlotMeta) -> bool {
     cur.seq > 0
         && prev.seq == cur.seq - 1
-        && ((prev.epoch == cur.epoch && !cur.epoch_first)
-            || (prev.epoch < cur.epoch && cur.epoch_first))
+        && ((prev.epoch == cur.epoch && !cur.epoch_first) || (prev.epoch < cur.epoch && cur.epoch_first))
 }
 
 /// Recovers the window. `slot(i)` returns the metadata of slot `i` if it is valid.
 /// `None` when no slot is valid.
-pub fn recover(
-    capacity: u64,
-    synced_next: u64,
-    slot: impl Fn(u64) -> Option<SlotMeta>,
-) -> Option<Run> {
+pub fn recover(capacity: u64, synced_next: u64, slot: impl Fn(u64) -> Option<SlotMeta>) -> Option<Run> {
+    // Seqs below `synced_next - capacity` were durably overwritten by synced appends: a slot
+    // still holding one is a lost write or a stale copy, never part of the window.
+    let floor = synced_next.saturating_sub(capacity);
+    let slot = |i: u64| slot(i).filter(|m| m.seq >= floor);
     let at = |seq: u64| slot(seq % capacity).filter(|m| m.seq == seq);
-    let (anchor_meta, anchor) = match synced_next.checked_sub(1).and_then(|s| at(s)) {
+    let synced = (0..capacity).filter_map(slot).filter(|m| m.seq < synced_next).max_by_key(|m| m.seq);
+    let (anchor_meta, anchor) = match synced {
         Some(m) => (m, Anchor::Watermark(m.seq)),
         None => {
-            let newest = (0..capacity).filter_map(&slot).max_by_key(|m| (m.epoch, m.seq))?;
+            let newest = (0..capacity).filter_map(slot).max_by_key(|m| (m.epoch, m.seq))?;
             (newest, Anchor::Newest(newest.seq))
         }
     };
@@ -122,6 +124,13 @@ mod tests {
         // epoch-1 seq 5. Anchored at the newest (6) the walk must stop before the stale 5.
         let slots = [m(3, 1, false), m(4, 2, true), m(5, 1, false), m(6, 2, false)];
         assert_eq!(run(8, 0, &slots), Some((6, 6)));
+    }
+
+    #[test]
+    fn stale_lap_below_the_synced_floor_is_ignored() {
+        // cap 4, synced through 9 (live 6..=9); slot 1 lost seq 9's write and still holds 5.
+        let slots = [m(5, 1, false), m(6, 1, false), m(7, 1, false), m(8, 1, false)];
+        assert_eq!(run(4, 10, &slots), Some((6, 8)));
     }
 
     #[test]

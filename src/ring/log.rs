@@ -62,6 +62,9 @@ pub struct RecoveryReport {
     /// Valid slots outside the window: overwritten laps already counted as live elsewhere,
     /// records persisted out of order beyond a crash, or fenced records of an abandoned lineage.
     pub slots_outside_window: u64,
+    /// Valid-looking slots beyond the window (persisted out of order past a crash) or with an
+    /// impossible epoch, durably invalidated at open so they never rejoin a later replay.
+    pub slots_invalidated: u64,
     /// How many of the two state copies were valid.
     pub state_copies_valid: u8,
     /// A torn header copy was rewritten from the good one.
@@ -139,7 +142,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             option: "capacity",
             reason: "file does not fit the address space".into(),
         })?;
-        let mut region = Region::map_mut(&opened.file, len, options.prefault).map_err(|e| ReplayLogError::io("mmap", path, e))?;
+        let mut region =
+            Region::map_mut(&opened.file, len, options.prefault).map_err(|e| ReplayLogError::io("mmap", path, e))?;
         if options.mlock {
             region.lock_in_memory().map_err(|e| ReplayLogError::io("mlock", path, e))?;
         }
@@ -173,6 +177,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
                 slots_never_written: 0,
                 slots_damaged: 0,
                 slots_outside_window: 0,
+                slots_invalidated: 0,
                 state_copies_valid: 0,
                 header_copy_repaired: false,
             },
@@ -235,6 +240,28 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             Some(run) => (run.first, run.last + 1),
             None => (watermark, watermark),
         };
+        // Valid-looking slots the window does not own and appends could make contiguous again
+        // (records persisted beyond the run out of order, or with an impossible epoch) are
+        // invalidated durably before this writer's first append, so they can never rejoin.
+        let mut invalidated = 0;
+        let mut dirty: Option<(usize, usize)> = None;
+        for i in 0..cap {
+            let stale = match self.check_slot(i) {
+                Ok(m) => m.seq >= next || (have_state && m.epoch > state_epoch),
+                Err(_) => false,
+            };
+            if stale {
+                let off = self.geometry.slot_offset(i) as usize;
+                self.region.store_u64(off + SLOT_SEQ, SEQ_BUSY, Ordering::Relaxed);
+                let end = off + self.geometry.slot_bytes as usize;
+                dirty = Some(dirty.map_or((off, end), |(a, b)| (a.min(off), b.max(end))));
+                invalidated += 1;
+            }
+        }
+        if let Some((a, b)) = dirty {
+            self.flush(a, b - a)?;
+        }
+        self.recovery.slots_invalidated = invalidated;
         let epoch = max_epoch.checked_add(1).ok_or_else(|| ReplayLogError::Corrupt {
             path: self.path.clone(),
             location: "state".into(),
@@ -431,7 +458,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             let from = g.index_of(self.synced_next);
             let to = g.index_of(self.next - 1);
             let span = |a: u64, b: u64| (g.slot_offset(a) as usize, (b - a + 1) as usize * stride);
-            let ranges = if from <= to { [Some(span(from, to)), None] } else { [Some(span(from, cap - 1)), Some(span(0, to))] };
+            let ranges =
+                if from <= to { [Some(span(from, to)), None] } else { [Some(span(from, cap - 1)), Some(span(0, to))] };
             for (off, len) in ranges.into_iter().flatten() {
                 self.region.flush_range(off, len).map_err(io)?;
             }

@@ -52,11 +52,10 @@ fn check_request(req: &Request<'_>) -> Result<(Geometry, Option<Vec<u8>>)> {
     req.options.validate(req.record_bytes)?;
     let layout = req.options.layout.as_ref().map(Layout::encode);
     let layout_len = layout.as_ref().map_or(0, |l| l.len() as u32);
-    let geometry = Geometry::new(req.record_bytes as u32, req.options.evidence_bytes_max, req.capacity, layout_len)
-        .ok_or_else(|| ReplayLogError::InvalidOptions {
-            option: "capacity",
-            reason: "file size overflows u64".into(),
-        })?;
+    let geometry =
+        Geometry::new(req.record_bytes as u32, req.options.evidence_bytes_max, req.capacity, layout_len).ok_or_else(
+            || ReplayLogError::InvalidOptions { option: "capacity", reason: "file size overflows u64".into() },
+        )?;
     Ok((geometry, layout))
 }
 
@@ -130,12 +129,7 @@ fn create(path: &Path, g: &Geometry, opts: &RingOptions, layout: Option<&[u8]>) 
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
     let fail = |op, e| CreateError::Failed(ReplayLogError::io(op, path, e));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| fail("create", e))?;
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&tmp).map_err(|e| fail("create", e))?;
     let result = (|| {
         sys::posix_fallocate(&file, g.file_bytes).map_err(|e| fail("posix_fallocate", e))?;
         let header = new_header(g, opts, layout);
@@ -261,14 +255,19 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(RingHeader, Optio
             }
         }
         (CopyState::Foreign(m), _) => Err(ReplayLogError::mismatch(path, "magic", expected_magic, show_magic(&m))),
-        (CopyState::Missing, _) if len == 0 => Err(ReplayLogError::mismatch(path, "magic", expected_magic, "empty file")),
-        (CopyState::Missing, _) => Err(ReplayLogError::mismatch(path, "file_bytes", "a complete ring file", format!("{len} bytes"))),
+        (CopyState::Missing, _) if len == 0 => {
+            Err(ReplayLogError::mismatch(path, "magic", expected_magic, "empty file"))
+        }
+        (CopyState::Missing, _) => {
+            Err(ReplayLogError::mismatch(path, "file_bytes", "a complete ring file", format!("{len} bytes")))
+        }
     }
 }
 
 /// Reads and checks the layout block named by `h`. Read-only.
 pub(crate) fn read_layout(file: &File, path: &Path, h: &RingHeader) -> Result<Option<Layout>> {
-    let corrupt = |reason: String| ReplayLogError::Corrupt { path: path.into(), location: "layout block".into(), reason };
+    let corrupt =
+        |reason: String| ReplayLogError::Corrupt { path: path.into(), location: "layout block".into(), reason };
     let n = h.layout_bytes.get();
     if n == 0 {
         return Ok(None);
@@ -292,7 +291,8 @@ pub(crate) fn read_layout(file: &File, path: &Path, h: &RingHeader) -> Result<Op
 
 /// Geometry stored in a (checksummed) header, checked for internal consistency.
 pub(crate) fn stored_geometry(path: &Path, h: &RingHeader) -> Result<Geometry> {
-    let g = Geometry::new(h.record_bytes.get(), h.evidence_bytes_max.get(), h.capacity_slots.get(), h.layout_bytes.get());
+    let g =
+        Geometry::new(h.record_bytes.get(), h.evidence_bytes_max.get(), h.capacity_slots.get(), h.layout_bytes.get());
     let consistent = g.filter(|g| {
         g.slot_bytes == h.slot_bytes.get()
             && g.slots_offset == h.slots_offset.get()

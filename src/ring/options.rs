@@ -99,10 +99,7 @@ impl RingOptions {
         if !(EVIDENCE_BYTES_MIN..=EVIDENCE_BYTES_MAX).contains(&self.evidence_bytes_max) {
             return Err(ReplayLogError::InvalidOptions {
                 option: "evidence_bytes_max",
-                reason: format!(
-                    "{} is outside {EVIDENCE_BYTES_MIN}..={EVIDENCE_BYTES_MAX}",
-                    self.evidence_bytes_max
-                ),
+                reason: format!("{} is outside {EVIDENCE_BYTES_MIN}..={EVIDENCE_BYTES_MAX}", self.evidence_bytes_max),
             });
         }
         if self.lock_wait_ms > LOCK_WAIT_MS_MAX {

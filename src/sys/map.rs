@@ -63,9 +63,7 @@ impl Region {
         // SAFETY: bounds checked; the mapping is writable (asserted) and shared; `&mut self`
         // excludes in-process readers holding slices; `data` is a Rust slice and cannot overlap
         // the mapping's interior borrowed mutably here.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.raw.as_mut_ptr().add(off), data.len())
-        }
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.raw.as_mut_ptr().add(off), data.len()) }
     }
 
     fn atomic(&self, off: usize) -> &AtomicU64 {

@@ -7,7 +7,5 @@
 mod file;
 mod map;
 
-pub use file::{
-    FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace,
-};
+pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace};
 pub use map::Region;
