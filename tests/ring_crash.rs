@@ -315,3 +315,11 @@ fn power_loss_quick() {
 fn power_loss_long() {
     run_power_loss(20_000, 30); // 1,200,000 crash states
 }
+
+/// Regression, found by the power-loss simulation: a second power cut lost every record of the new
+/// writer and the watermark slot, and stale records persisted beyond the first recovered run
+/// anchored a run of their own and rejoined. Fixed by invalidating them durably at open.
+#[test]
+fn regression_stale_slots_anchor_a_run_when_the_new_lineage_is_lost() {
+    assert_eq!(power_loss_scenario(12_648_443, 25), 50);
+}

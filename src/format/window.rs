@@ -127,6 +127,14 @@ mod tests {
     }
 
     #[test]
+    fn destroyed_watermark_slot_anchors_at_the_newest_surviving_synced_seq() {
+        // Synced through 5, but slot 5 was destroyed (a garbage sector shared with unsynced 6);
+        // 7 persisted out of order. The run keeps the intact synced 0..=4, not just 7.
+        let slots = [m(0, 1, true), m(1, 1, false), m(2, 1, false), m(3, 1, false), m(4, 1, false), m(7, 1, false)];
+        assert_eq!(run(16, 6, &slots), Some((0, 4)));
+    }
+
+    #[test]
     fn stale_lap_below_the_synced_floor_is_ignored() {
         // cap 4, synced through 9 (live 6..=9); slot 1 lost seq 9's write and still holds 5.
         let slots = [m(5, 1, false), m(6, 1, false), m(7, 1, false), m(8, 1, false)];
