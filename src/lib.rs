@@ -10,6 +10,7 @@
 //! use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 //!
 //! #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy)]
+//! #[zerocopy(crate = "replaylog::zerocopy")] // derive through the re-export
 //! #[repr(C)]
 //! struct Tick { tick: u64, value: f64 }
 //!

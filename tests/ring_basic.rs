@@ -243,9 +243,16 @@ fn layout_is_stored_and_checked_on_reopen() {
     let dir = scratch();
     let path = dir.path().join("layout.ring");
     drop(RingLog::<Rec>::open_with(&path, 4, RingOptions::default().layout_of::<Rec>()).unwrap());
-    // Reopen without a layout: accepted, and the stored one is visible.
-    let log = RingLog::<Rec>::open(&path, 4).unwrap();
+    // Reopen without a layout: accepted, the stored one is visible, and appends land in the
+    // slots (regression: the requested geometry, without a layout, addressed the layout block).
+    let mut log = RingLog::<Rec>::open(&path, 4).unwrap();
     assert_eq!(log.layout(), Some(&Rec::layout()));
+    for seq in 0..6 {
+        log.append(&Rec::new(0, seq)).unwrap();
+    }
+    drop(log);
+    let log = RingLog::<Rec>::open_with(&path, 4, RingOptions::default().layout_of::<Rec>()).unwrap();
+    expect_window(&log, 0, 2, 5);
     drop(log);
     let before = image(&path);
     let other = Layout::new("Rec", vec![Field::new("seq", FieldType::I64, 0)]);

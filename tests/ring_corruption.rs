@@ -45,7 +45,7 @@ fn open_and_check(path: &std::path::Path, bytes: &[u8], ctx: &str) -> Result<usi
     for r in &recs {
         assert_eq!(r.record, Rec::new(0, r.seq), "{ctx}: false accept at seq {}", r.seq);
         assert!((3..=7).contains(&r.seq), "{ctx}: seq {} outside the live window", r.seq);
-        let want = (r.seq % 3 == 0).then(|| ("bad €", r.seq as i64));
+        let want = (r.seq % 3 == 0).then_some(("bad €", r.seq as i64));
         assert_eq!(r.evidence.as_ref().map(|e| (e.message.as_str(), e.code)), want, "{ctx}: evidence altered");
     }
     Ok(recs.len())

@@ -323,3 +323,11 @@ fn power_loss_long() {
 fn regression_stale_slots_anchor_a_run_when_the_new_lineage_is_lost() {
     assert_eq!(power_loss_scenario(12_648_443, 25), 50);
 }
+
+/// Regression, found by the long power-loss run: invalidating a stale slot by its seq word alone
+/// let a second cut combine the next writer's seq-word sector (same seq value) with the stale
+/// record's remaining sectors into a valid-looking old record. Fixed by zeroing the whole slot.
+#[test]
+fn regression_stale_slot_reassembled_from_sectors_of_two_lives() {
+    assert_eq!(power_loss_scenario(12_648_485, 30), 60);
+}

@@ -108,3 +108,33 @@ fn append_makes_no_system_call() {
     assert!(lines[begin].contains("write(2"));
     println!("strace: 0 system calls in 20,000 appends (markers traced on thread {pid})");
 }
+
+fn minor_faults_of_this_thread() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete `rusage` into the pointer it is given; RUSAGE_THREAD is
+    // valid on Linux.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    // SAFETY: initialised by the successful call above (and zeroed before it).
+    unsafe { usage.assume_init() }.ru_minflt
+}
+
+#[test]
+fn prefault_removes_first_lap_page_faults() {
+    let dir = tempfile::tempdir().unwrap(); // a disk filesystem: dirty tracking write-protects pages
+    let faults = |prefault: bool| {
+        let path = dir.path().join(format!("pf-{prefault}.ring"));
+        let mut log: RingLog<Rec> = RingLog::open_with(&path, 8192, RingOptions::default().prefault(prefault)).unwrap();
+        let recs: Vec<Rec> = (0..8192).map(|s| Rec::new(0, s)).collect();
+        let before = minor_faults_of_this_thread();
+        for r in &recs {
+            log.append(r).unwrap();
+        }
+        minor_faults_of_this_thread() - before
+    };
+    let cold = faults(false);
+    let warm = faults(true);
+    println!("first lap of 8192 x 344-byte slots: {cold} minor faults without prefault, {warm} with");
+    assert!(cold >= 100, "expected the unprefaulted first lap to fault ({cold})");
+    assert!(warm <= 2, "prefaulted first lap took {warm} faults");
+}

@@ -101,7 +101,7 @@ pub fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
 }
 
 /// Evidence header bytes and the (truncated) message to store for `ev` in an area of `area` bytes.
-pub(crate) fn encode<'a>(ev: &'a ReplayFailureEvidence, area: usize) -> ([u8; EVIDENCE_HEADER_BYTES], &'a [u8]) {
+pub(crate) fn encode(ev: &ReplayFailureEvidence, area: usize) -> ([u8; EVIDENCE_HEADER_BYTES], &[u8]) {
     let msg = truncate_at_char_boundary(&ev.message, area - EVIDENCE_HEADER_BYTES);
     let (kind, other) = ev.kind.encode();
     let h = EvidenceHeader {

@@ -62,8 +62,9 @@ pub struct RecoveryReport {
     /// Valid slots outside the window: overwritten laps already counted as live elsewhere,
     /// records persisted out of order beyond a crash, or fenced records of an abandoned lineage.
     pub slots_outside_window: u64,
-    /// Valid-looking slots beyond the window (persisted out of order past a crash) or with an
-    /// impossible epoch, durably invalidated at open so they never rejoin a later replay.
+    /// Slots outside the window that were not all zero (records or sectors persisted beyond the
+    /// run, torn writes, older laps cut off by a hole), zeroed durably at open so nothing in them
+    /// can rejoin or reassemble into a later replay.
     pub slots_invalidated: u64,
     /// How many of the two state copies were valid.
     pub state_copies_valid: u8,
@@ -142,13 +143,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             option: "capacity",
             reason: "file does not fit the address space".into(),
         })?;
-        let mut region =
+        let region =
             Region::map_mut(&opened.file, len, options.prefault).map_err(|e| ReplayLogError::io("mmap", path, e))?;
         if options.mlock {
             region.lock_in_memory().map_err(|e| ReplayLogError::io("mlock", path, e))?;
-        }
-        if options.prefault {
-            region.prefault_for_write();
         }
         let mut log = RingLog {
             path: path.to_path_buf(),
@@ -189,6 +187,11 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             log.recovery.header_copy_repaired = true;
         }
         log.recover()?;
+        // Last: recovery ends with an fdatasync, which cleans and write-protects every page again
+        // (dirty tracking), so prefaulting earlier would leave the first lap faulting anyway.
+        if options.prefault {
+            log.region.prefault_for_write();
+        }
         Ok(log)
     }
 
@@ -240,23 +243,26 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             Some(run) => (run.first, run.last + 1),
             None => (watermark, watermark),
         };
-        // Valid-looking slots the window does not own and appends could make contiguous again
-        // (records persisted beyond the run out of order, or with an impossible epoch) are
-        // invalidated durably before this writer's first append, so they can never rejoin.
+        // Every slot the window does not own is zeroed durably before this writer's first append,
+        // unless it is all zero already. Such a slot may hold a record persisted beyond the run
+        // out of order, or sectors of one (a torn write). The next writer will rewrite those seqs
+        // with new records, and a later power cut may combine any sectors of the old and new
+        // contents: with zeroes everywhere the old record can neither rejoin nor reassemble.
+        let window_len = run.map_or(0, |w| w.last - w.first + 1);
         let mut invalidated = 0;
+        let mut zeros: Option<Vec<u8>> = None;
         let mut dirty: Option<(usize, usize)> = None;
+        let stride = self.geometry.slot_bytes as usize;
         for i in 0..cap {
-            let stale = match self.check_slot(i) {
-                Ok(m) => m.seq >= next || (have_state && m.epoch > state_epoch),
-                Err(_) => false,
-            };
-            if stale {
-                let off = self.geometry.slot_offset(i) as usize;
-                self.region.store_u64(off + SLOT_SEQ, SEQ_BUSY, Ordering::Relaxed);
-                let end = off + self.geometry.slot_bytes as usize;
-                dirty = Some(dirty.map_or((off, end), |(a, b)| (a.min(off), b.max(end))));
-                invalidated += 1;
+            let in_window = (i + cap - first % cap) % cap < window_len;
+            let off = self.geometry.slot_offset(i) as usize;
+            if in_window || self.region.bytes(off, stride).iter().all(|b| *b == 0) {
+                continue;
             }
+            let zeros = zeros.get_or_insert_with(|| vec![0u8; stride]);
+            self.region.write(off, zeros);
+            dirty = Some(dirty.map_or((off, off + stride), |(a, b)| (a.min(off), b.max(off + stride))));
+            invalidated += 1;
         }
         if let Some((a, b)) = dirty {
             self.flush(a, b - a)?;
@@ -484,20 +490,25 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
 
     /// All live records, oldest first.
     pub fn replay_all(&self) -> Result<Vec<T>> {
-        self.iter().map(|r| r.map(|item| item.record)).collect()
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for item in self.iter() {
+            out.push(item?.record);
+        }
+        Ok(out)
     }
 
     /// All live records with seq and evidence, oldest first.
     pub fn replay_records(&self) -> Result<Vec<ReplayRecord<T>>> {
-        self.iter()
-            .map(|r| {
-                r.map(|item| ReplayRecord {
-                    seq: item.seq,
-                    record: item.record,
-                    evidence: item.evidence.map(|e| e.to_owned()),
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for item in self.iter() {
+            let item = item?;
+            out.push(ReplayRecord {
+                seq: item.seq,
+                record: item.record,
+                evidence: item.evidence.map(|e| e.to_owned()),
+            });
+        }
+        Ok(out)
     }
 
     fn read(&self, seq: u64) -> Result<ReplayItem<'_, T>> {

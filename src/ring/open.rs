@@ -93,8 +93,11 @@ pub(crate) fn open_file(req: &Request<'_>) -> Result<OpenedFile> {
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| ReplayLogError::io("open", path, e))?;
     let (header, bad_header_copy) = read_header(&file, path)?;
     let stored_layout = read_layout(&file, path, &header)?;
-    check_matches(path, &file, &header, &geometry, req, stored_layout.as_ref())?;
-    Ok(OpenedFile { file, header, geometry, layout: stored_layout, created, bad_header_copy })
+    // From here on the file's own geometry rules: the request may omit the layout, which moves
+    // `slots_offset`, so the requested geometry must never address the file.
+    let stored = stored_geometry(path, &header)?;
+    check_matches(path, &file, &header, &stored, &geometry, req, stored_layout.as_ref())?;
+    Ok(OpenedFile { file, header, geometry: stored, layout: stored_layout, created, bad_header_copy })
 }
 
 fn file_type_name(m: &fs::Metadata) -> &'static str {
@@ -185,7 +188,7 @@ enum CopyState {
     Foreign([u8; 8]),
     Torn,
     Version(u32),
-    Good(RingHeader),
+    Good(Box<RingHeader>),
 }
 
 fn read_copy(file: &File, len: u64, off: u64) -> std::io::Result<CopyState> {
@@ -212,7 +215,7 @@ fn read_copy(file: &File, len: u64, off: u64) -> std::io::Result<CopyState> {
     } else if !h.crc_ok() {
         CopyState::Torn
     } else {
-        CopyState::Good(h)
+        CopyState::Good(Box::new(h))
     })
 }
 
@@ -237,9 +240,9 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(RingHeader, Optio
             location: "header copies".into(),
             reason: "both copies are valid but disagree".into(),
         }),
-        (CopyState::Good(x), CopyState::Good(_)) => Ok((x, None)),
-        (CopyState::Good(x), _) => Ok((x, Some(HEADER_B_OFFSET))),
-        (_, CopyState::Good(y)) => Ok((y, Some(HEADER_A_OFFSET))),
+        (CopyState::Good(x), CopyState::Good(_)) => Ok((*x, None)),
+        (CopyState::Good(x), _) => Ok((*x, Some(HEADER_B_OFFSET))),
+        (_, CopyState::Good(y)) => Ok((*y, Some(HEADER_A_OFFSET))),
         (CopyState::Version(v), _) | (_, CopyState::Version(v)) => {
             Err(ReplayLogError::mismatch(path, "version", RING_VERSION, v))
         }
@@ -312,11 +315,11 @@ fn check_matches(
     path: &Path,
     file: &File,
     h: &RingHeader,
+    g: &Geometry,
     want: &Geometry,
     req: &Request<'_>,
     stored_layout: Option<&Layout>,
 ) -> Result<()> {
-    let g = stored_geometry(path, h)?;
     let m = |field, expected: u64, found: u64| {
         if expected == found { Ok(()) } else { Err(ReplayLogError::mismatch(path, field, expected, found)) }
     };
