@@ -139,7 +139,7 @@ fn a_torn_last_slot_ends_the_window_before_it() {
     }
     // Tear seq 9: half its record overwritten.
     let off = slot_offset(&path, 16, 9);
-    patch(&path, off + 24 + 8, &[0xEE; 24]);
+    patch(&path, off + 32 + 8, &[0xEE; 24]);
     let mut log: RingLog<Rec> = RingLog::open(&path, 16).unwrap();
     expect_window(&log, 0, 0, 8);
     assert_eq!(log.recovery().slots_damaged, 1);

@@ -40,7 +40,7 @@ fn full_disk_and_read_only_filesystem() {
         println!("cannot mount tmpfs (not root?): skipped");
         return;
     };
-    // Full disk: 100,000 slots of ~344 bytes do not fit 1 MiB.
+    // Full disk: 100,000 slots of ~352 bytes do not fit 1 MiB.
     let big = mnt.0.join("big.ring");
     match RingLog::<Rec>::open(&big, 100_000) {
         Err(ReplayLogError::Io { op, path, .. }) => {

@@ -134,7 +134,7 @@ fn prefault_removes_first_lap_page_faults() {
     };
     let cold = faults(false);
     let warm = faults(true);
-    println!("first lap of 8192 x 344-byte slots: {cold} minor faults without prefault, {warm} with");
+    println!("first lap of 8192 x 352-byte slots: {cold} minor faults without prefault, {warm} with");
     assert!(cold >= 100, "expected the unprefaulted first lap to fault ({cold})");
     assert!(warm <= 2, "prefaulted first lap took {warm} faults");
 }

@@ -170,21 +170,34 @@ pub fn decode_cursor(next: u64, check: u64) -> Option<u64> {
 ///
 /// ```text
 /// 0   u64  seq             publish word: stored last, with Release ordering; SEQ_BUSY while written
-/// 8   u32  magic           SLOT_MAGIC
-/// 12  u32  epoch           writer epoch that wrote this slot
-/// 16  u16  flags           SLOT_FLAG_*
-/// 18  u16  evidence_bytes  bytes of evidence present after the record (0 = none)
-/// 20  u32  crc             CRC-32 of bytes 0..20, then the record, then the evidence present
-/// 24  ..   record          record_bytes
+/// 8   u32  crc             CRC-32 of bytes 12 .. 32 + record_bytes + evidence_bytes (one range)
+/// 12  u32  magic           SLOT_MAGIC
+/// 16  u64  seq_copy        equals seq: ties the publish word to the checksummed bytes
+/// 24  u32  epoch           writer epoch that wrote this slot
+/// 28  u16  flags           SLOT_FLAG_*
+/// 30  u16  evidence_bytes  bytes of evidence present after the record (0 = none)
+/// 32  ..   record          record_bytes
 /// ..  ..   evidence        evidence_bytes (of evidence_bytes_max reserved)
 /// ```
-pub const SLOT_HEADER_BYTES: usize = 24;
+/// The checksummed bytes are one contiguous range so the hot path computes one CRC over what it
+/// just wrote; the seq word itself is outside it and bound to it by `seq_copy`.
+pub const SLOT_HEADER_BYTES: usize = 32;
 /// Offset of the seq word in a slot.
 pub const SLOT_SEQ: usize = 0;
-/// Offset of the slot magic.
-pub const SLOT_MAGIC_OFFSET: usize = 8;
 /// Offset of the slot CRC.
-pub const SLOT_CRC: usize = 20;
+pub const SLOT_CRC: usize = 8;
+/// Offset of the first checksummed byte.
+pub const SLOT_CRC_START: usize = 12;
+/// Offset of the slot magic.
+pub const SLOT_MAGIC_OFFSET: usize = 12;
+/// Offset of the checksummed copy of the seq.
+pub const SLOT_SEQ_COPY: usize = 16;
+/// Offset of the epoch.
+pub const SLOT_EPOCH: usize = 24;
+/// Offset of the flags.
+pub const SLOT_FLAGS: usize = 28;
+/// Offset of the evidence length.
+pub const SLOT_EVIDENCE_BYTES: usize = 30;
 /// `"RLS1"` little-endian.
 pub const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"RLS1");
 /// The seq word while a slot is being (re)written. Never a valid seq.
@@ -307,12 +320,14 @@ impl SlotFault {
 /// Validates one slot's bytes (`slot.len() == slot_bytes`) found at `index`.
 pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, SlotFault> {
     debug_assert_eq!(slot.len(), g.slot_bytes as usize);
-    let seq = u64::from_le_bytes(slot[0..8].try_into().unwrap());
-    let magic = u32::from_le_bytes(slot[8..12].try_into().unwrap());
-    let epoch = u32::from_le_bytes(slot[12..16].try_into().unwrap());
-    let flags = u16::from_le_bytes(slot[16..18].try_into().unwrap());
-    let evidence_bytes = u16::from_le_bytes(slot[18..20].try_into().unwrap());
-    let crc = u32::from_le_bytes(slot[20..24].try_into().unwrap());
+    let u16_at = |o: usize| u16::from_le_bytes([slot[o], slot[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes(slot[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(slot[o..o + 8].try_into().unwrap());
+    let seq = u64_at(SLOT_SEQ);
+    let crc = u32_at(SLOT_CRC);
+    let magic = u32_at(SLOT_MAGIC_OFFSET);
+    let flags = u16_at(SLOT_FLAGS);
+    let evidence_bytes = u16_at(SLOT_EVIDENCE_BYTES);
     if seq == 0 && magic == 0 && crc == 0 {
         return Err(SlotFault::NeverWritten);
     }
@@ -329,22 +344,29 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
         return Err(SlotFault::BadHeader);
     }
     let body_end = SLOT_HEADER_BYTES + g.record_bytes as usize + evidence_bytes as usize;
-    if crc32(&[&slot[..SLOT_CRC], &slot[SLOT_HEADER_BYTES..body_end]]) != crc {
+    if crc32(&[&slot[SLOT_CRC_START..body_end]]) != crc || u64_at(SLOT_SEQ_COPY) != seq {
         return Err(SlotFault::Checksum);
     }
     if g.index_of(seq) != index {
         return Err(SlotFault::Misplaced);
     }
+    let epoch = u32_at(SLOT_EPOCH);
     Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes })
 }
 
-/// Encodes the first 20 bytes of a slot header (everything but the CRC).
-pub fn slot_header_prefix(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> [u8; SLOT_CRC] {
-    let mut h = [0u8; SLOT_CRC];
-    h[0..8].copy_from_slice(&seq.to_le_bytes());
-    h[8..12].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
-    h[12..16].copy_from_slice(&epoch.to_le_bytes());
-    h[16..18].copy_from_slice(&flags.to_le_bytes());
-    h[18..20].copy_from_slice(&evidence_bytes.to_le_bytes());
+/// Encodes the checksummed header bytes 12..32 (magic, seq copy, epoch, flags, evidence length).
+pub fn slot_header_tail(
+    seq: u64,
+    epoch: u32,
+    flags: u16,
+    evidence_bytes: u16,
+) -> [u8; SLOT_HEADER_BYTES - SLOT_CRC_START] {
+    let mut h = [0u8; SLOT_HEADER_BYTES - SLOT_CRC_START];
+    let at = |o: usize| o - SLOT_CRC_START;
+    h[at(SLOT_MAGIC_OFFSET)..at(SLOT_MAGIC_OFFSET) + 4].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
+    h[at(SLOT_SEQ_COPY)..at(SLOT_SEQ_COPY) + 8].copy_from_slice(&seq.to_le_bytes());
+    h[at(SLOT_EPOCH)..at(SLOT_EPOCH) + 4].copy_from_slice(&epoch.to_le_bytes());
+    h[at(SLOT_FLAGS)..at(SLOT_FLAGS) + 2].copy_from_slice(&flags.to_le_bytes());
+    h[at(SLOT_EVIDENCE_BYTES)..at(SLOT_EVIDENCE_BYTES) + 2].copy_from_slice(&evidence_bytes.to_le_bytes());
     h
 }

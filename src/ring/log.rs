@@ -398,28 +398,26 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         if self.epoch_first_pending {
             flags |= SLOT_FLAG_EPOCH_FIRST;
         }
-        let prefix = slot_header_prefix(seq, self.epoch, flags, evidence_bytes as u16);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&prefix);
-        crc.update(record);
-        if let Some((h, m)) = evidence {
-            crc.update(h);
-            crc.update(m);
-        }
-        let crc = crc.finalize();
+        let tail = slot_header_tail(seq, self.epoch, flags, evidence_bytes as u16);
+        let body_len = SLOT_HEADER_BYTES + record.len() + evidence_bytes;
 
-        // Seqlock-style publish: mark busy, write the body, then store the seq with Release so a
-        // reader that observes the new seq observes the whole body.
+        // Seqlock-style publish: mark busy, fill the slot and checksum what was written (one
+        // contiguous range, hot in cache), then store the seq with Release so a reader that
+        // observes the new seq observes the whole body.
         self.region.store_u64(off + SLOT_SEQ, SEQ_BUSY, Ordering::Relaxed);
         fence(Ordering::Release);
-        self.region.write(off + SLOT_MAGIC_OFFSET, &prefix[SLOT_MAGIC_OFFSET..]);
-        self.region.write(off + SLOT_CRC, &crc.to_le_bytes());
-        let body = off + SLOT_HEADER_BYTES;
-        self.region.write(body, record);
+        let slot = self.region.bytes_mut(off + SLOT_CRC, body_len - SLOT_CRC);
+        let at = |o: usize| o - SLOT_CRC;
+        slot[at(SLOT_CRC_START)..at(SLOT_HEADER_BYTES)].copy_from_slice(&tail);
+        let body = at(SLOT_HEADER_BYTES);
+        slot[body..body + record.len()].copy_from_slice(record);
         if let Some((h, m)) = evidence {
-            self.region.write(body + record.len(), h);
-            self.region.write(body + record.len() + h.len(), m);
+            let ev = body + record.len();
+            slot[ev..ev + h.len()].copy_from_slice(h);
+            slot[ev + h.len()..ev + h.len() + m.len()].copy_from_slice(m);
         }
+        let crc = crc32fast::hash(&slot[at(SLOT_CRC_START)..]);
+        slot[..4].copy_from_slice(&crc.to_le_bytes());
         self.region.store_u64(off + SLOT_SEQ, seq, Ordering::Release);
         self.next = seq + 1;
         self.epoch_first_pending = false;

@@ -36,6 +36,7 @@ impl Region {
         Ok(Region { raw, len, writable: true })
     }
 
+    #[inline]
     fn check(&self, off: usize, len: usize) {
         assert!(
             off.checked_add(len).is_some_and(|end| end <= self.len),
@@ -48,6 +49,7 @@ impl Region {
     ///
     /// Only for handles whose process holds the writer lock (or mappings nobody writes): the
     /// `&self` borrow keeps this process's writes out; the lock keeps other writers out.
+    #[inline]
     pub fn bytes(&self, off: usize, len: usize) -> &[u8] {
         self.check(off, len);
         // SAFETY: bounds checked above; the mapping lives as long as `self`; in-process writes
@@ -56,7 +58,22 @@ impl Region {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(off), len) }
     }
 
+    /// A mutable view of `len` bytes at `off`, for filling a slot with one bounds check.
+    ///
+    /// Sound because `&mut self` excludes every other reference into the mapping held by this
+    /// process for the view's lifetime; readers in other processes are outside Rust's aliasing
+    /// model and validate what they copy (sequence number and checksum).
+    #[inline]
+    pub fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
+        assert!(self.writable, "write to a read-only mapping");
+        self.check(off, len);
+        // SAFETY: bounds checked, mapping writable and alive for the borrow of `self`; the
+        // exclusive borrow guarantees no other in-process reference aliases the range.
+        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(off), len) }
+    }
+
     /// Copies `data` into the mapping at `off`.
+    #[inline]
     pub fn write(&mut self, off: usize, data: &[u8]) {
         assert!(self.writable, "write to a read-only mapping");
         self.check(off, data.len());
@@ -66,6 +83,7 @@ impl Region {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.raw.as_mut_ptr().add(off), data.len()) }
     }
 
+    #[inline]
     fn atomic(&self, off: usize) -> &AtomicU64 {
         self.check(off, 8);
         let ptr = self.raw.as_ptr().wrapping_add(off);
@@ -77,11 +95,13 @@ impl Region {
     }
 
     /// Atomically loads the little-endian `u64` at `off` (must be 8-aligned).
+    #[inline]
     pub fn load_u64(&self, off: usize, order: Ordering) -> u64 {
         u64::from_le(self.atomic(off).load(order))
     }
 
     /// Atomically stores `value` as a little-endian `u64` at `off` (must be 8-aligned).
+    #[inline]
     pub fn store_u64(&mut self, off: usize, value: u64, order: Ordering) {
         assert!(self.writable, "store to a read-only mapping");
         self.atomic(off).store(value.to_le(), order)
