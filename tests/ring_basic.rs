@@ -441,3 +441,31 @@ fn sync_advances_the_durable_watermark() {
     assert_eq!(log.recovery().synced_next, 20);
     assert_eq!(log.recovery().anchor, Some(replaylog::Anchor::Watermark(19)));
 }
+
+#[test]
+fn a_torn_header_copy_is_survived_and_rewritten() {
+    let dir = scratch();
+    let path = dir.path().join("header.ring");
+    filled(&path, 8, 12);
+    let pristine = fs::read(&path).unwrap();
+    for copy in [0usize, 4096] {
+        let mut torn = pristine.clone();
+        torn[copy + 100..copy + 400].fill(0xC3); // garbage across the middle of one copy
+        fs::write(&path, &torn).unwrap();
+        let log: RingLog<Rec> = RingLog::open(&path, 8).unwrap();
+        assert!(log.recovery().header_copy_repaired);
+        expect_window(&log, 0, 4, 11);
+        drop(log);
+        let now = fs::read(&path).unwrap();
+        assert_eq!(now[copy..copy + 512], pristine[copy..copy + 512], "copy at {copy} rewritten");
+    }
+    // Both copies torn: refused as corrupt, file untouched.
+    let mut both = pristine.clone();
+    both[100..400].fill(0xC3);
+    both[4096 + 100..4096 + 400].fill(0xC3);
+    fs::write(&path, &both).unwrap();
+    let before = image(&path);
+    let err = RingLog::<Rec>::open(&path, 8).unwrap_err();
+    assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
+    assert_eq!(image(&path), before);
+}
