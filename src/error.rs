@@ -66,15 +66,57 @@ pub enum ReplayLogError {
         waited_ms: u64,
     },
 
-    /// Our own file holds data that fails verification.
+    /// Our own file holds data that fails verification. For a journal, damage at or before the
+    /// durable sync watermark (acknowledged data): nothing was changed; `repair` is the explicit
+    /// way on.
     #[error("{} is corrupt at {location}: {reason}", path.display())]
     Corrupt {
-        /// The file.
+        /// The file (or journal directory).
         path: PathBuf,
-        /// Where: e.g. `slot 17 (seq 4113)` or `header copies`.
-        location: String,
+        /// Where.
+        location: Location,
         /// What kind of damage, e.g. `checksum mismatch`.
         reason: String,
+    },
+
+    /// A journal segment ends in a torn tail after its durable watermark (an interrupted write).
+    /// Opening for write in `Recovery::TolerateTail` cuts it (keeping a backup); `validate` and
+    /// `replay` report it.
+    #[error("{} has a torn tail: segment {segment} is valid up to byte {valid_bytes}", path.display())]
+    BadTail {
+        /// The segment file.
+        path: PathBuf,
+        /// Segment number.
+        segment: u64,
+        /// Length of the valid prefix of the segment, header included.
+        valid_bytes: u64,
+    },
+
+    /// A compressed journal entry failed to decompress although its checksum matched.
+    #[error("entry {lsn} in {} failed to decompress: {reason}", path.display())]
+    Decompress {
+        /// The segment file.
+        path: PathBuf,
+        /// The entry's log sequence number.
+        lsn: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+
+    /// A journal entry larger than the format allows.
+    #[error("entry of {bytes} bytes exceeds the maximum of {max} bytes")]
+    EntryTooLarge {
+        /// The entry's size.
+        bytes: usize,
+        /// The largest entry accepted.
+        max: usize,
+    },
+
+    /// The handle was closed; every operation on it fails (never a silent no-op).
+    #[error("the journal at {} is closed", path.display())]
+    NotOpen {
+        /// The journal directory.
+        path: PathBuf,
     },
 
     /// An earlier `sync` failed. Durability can no longer be promised for this handle, so it
@@ -86,6 +128,44 @@ pub enum ReplayLogError {
         /// The first error, as text.
         first_error: String,
     },
+}
+
+/// Where corruption was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// A ring's header copies.
+    RingHeader,
+    /// A ring's layout block.
+    RingLayout,
+    /// A ring's state copies.
+    RingState,
+    /// A ring slot.
+    RingSlot {
+        /// Slot index.
+        index: u64,
+        /// The seq expected there.
+        seq: u64,
+    },
+    /// A journal segment, at a byte offset.
+    Segment {
+        /// Segment number.
+        segment: u64,
+        /// Byte offset in the segment file.
+        offset: u64,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::RingHeader => write!(f, "header copies"),
+            Location::RingLayout => write!(f, "layout block"),
+            Location::RingState => write!(f, "state"),
+            Location::RingSlot { index, seq } => write!(f, "slot {index} (seq {seq})"),
+            Location::Segment { segment, offset } => write!(f, "segment {segment}, byte {offset}"),
+        }
+    }
 }
 
 impl ReplayLogError {

@@ -30,12 +30,17 @@
 
 pub mod error;
 pub mod format;
+pub mod journal;
 pub mod ring;
+pub mod storage;
 mod sys;
 
-pub use error::{ReplayLogError, Result};
+pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
 pub use format::window::Anchor;
+pub use journal::{
+    EntryKind, Item, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, Recovery, SyncMode, Validation,
+};
 pub use ring::{
     EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord, RingIter,
     RingLog, RingOptions,

@@ -7,7 +7,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::error::{ReplayLogError, Result};
+use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::*;
 use crate::format::window::{self, Anchor};
@@ -270,7 +270,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         self.recovery.slots_invalidated = invalidated;
         let epoch = max_epoch.checked_add(1).ok_or_else(|| ReplayLogError::Corrupt {
             path: self.path.clone(),
-            location: "state".into(),
+            location: Location::RingState,
             reason: "epoch counter exhausted".into(),
         })?;
         let r = &mut self.recovery;
@@ -516,7 +516,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         let slot = self.region.bytes(off, g.slot_bytes as usize);
         let corrupt = |reason: String| ReplayLogError::Corrupt {
             path: self.path.clone(),
-            location: format!("slot {index} (seq {seq})"),
+            location: Location::RingSlot { index, seq },
             reason,
         };
         let meta = check_slot(g, index, slot).map_err(|f| corrupt(f.describe().into()))?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::error::{ReplayLogError, Result};
+use crate::error::{Location, ReplayLogError, Result};
 use crate::format::crc32;
 use crate::format::layout::Layout;
 use crate::format::ring::*;
@@ -237,7 +237,7 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(RingHeader, Optio
     match (a, b) {
         (CopyState::Good(x), CopyState::Good(y)) if x != y => Err(ReplayLogError::Corrupt {
             path: path.into(),
-            location: "header copies".into(),
+            location: Location::RingHeader,
             reason: "both copies are valid but disagree".into(),
         }),
         (CopyState::Good(x), CopyState::Good(_)) => Ok((*x, None)),
@@ -252,7 +252,7 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(RingHeader, Optio
             } else {
                 Err(ReplayLogError::Corrupt {
                     path: path.into(),
-                    location: "header copies".into(),
+                    location: Location::RingHeader,
                     reason: "both copies fail their checksum".into(),
                 })
             }
@@ -270,7 +270,7 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<(RingHeader, Optio
 /// Reads and checks the layout block named by `h`. Read-only.
 pub(crate) fn read_layout(file: &File, path: &Path, h: &RingHeader) -> Result<Option<Layout>> {
     let corrupt =
-        |reason: String| ReplayLogError::Corrupt { path: path.into(), location: "layout block".into(), reason };
+        |reason: String| ReplayLogError::Corrupt { path: path.into(), location: Location::RingLayout, reason };
     let n = h.layout_bytes.get();
     if n == 0 {
         return Ok(None);
@@ -306,7 +306,7 @@ pub(crate) fn stored_geometry(path: &Path, h: &RingHeader) -> Result<Geometry> {
     });
     consistent.ok_or_else(|| ReplayLogError::Corrupt {
         path: path.into(),
-        location: "header".into(),
+        location: Location::RingHeader,
         reason: "sizes and offsets are inconsistent".into(),
     })
 }

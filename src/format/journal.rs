@@ -1,0 +1,275 @@
+//! The Journal segment format, version 1. See `docs/FORMAT.md` ("Journal segment") for the maps.
+//!
+//! ```text
+//! 0      segment header (64 bytes in a 512-byte sector)
+//! 512    watermark copy 0 (32 bytes in its own sector)
+//! 1024   watermark copy 1 (32 bytes in its own sector)
+//! 4096   frames, back to back
+//! ```
+//! Frame: `u32 body_len | u8 kind | u8 flags | u16 reserved | u64 lsn | u32 raw_len | u32 crc | body`,
+//! the CRC over the 20 header bytes before it and the body.
+
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use super::crc32;
+
+/// First 8 bytes of every segment.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"RPLYJRNL";
+/// Format version written by this build.
+pub const SEGMENT_VERSION: u32 = 1;
+/// Bytes of the segment header structure.
+pub const SEGMENT_HEADER_BYTES: usize = 64;
+/// Offsets of the two alternating watermark copies.
+pub const WATERMARK_OFFSETS: [u64; 2] = [512, 1024];
+/// Bytes of a watermark copy.
+pub const WATERMARK_BYTES: usize = 32;
+/// Offset of the first frame.
+pub const DATA_OFFSET: u64 = 4096;
+/// Bytes of a frame header.
+pub const FRAME_HEADER_BYTES: usize = 24;
+/// Largest frame body (stored bytes).
+pub const FRAME_BODY_MAX: u32 = 256 << 20;
+/// Frame kind: an entry.
+pub const KIND_ENTRY: u8 = 1;
+/// Frame kind: a state snapshot (always the last frame of its segment).
+pub const KIND_SNAPSHOT: u8 = 2;
+/// Frame flag: the body is lz4 (block format); `raw_len` is the decompressed length.
+pub const FRAME_FLAG_LZ4: u8 = 1;
+/// Digits in a segment file name.
+pub const SEGMENT_NAME_DIGITS: usize = 20;
+/// Suffix of a segment file name.
+pub const SEGMENT_SUFFIX: &str = ".seg";
+/// Name of the backup subdirectory recovery and repair move cut bytes into.
+pub const BACKUP_DIR: &str = "backup";
+
+/// The segment header, written once when the segment is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct SegmentHeader {
+    /// [`SEGMENT_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`SEGMENT_VERSION`].
+    pub version: U32,
+    /// Reserved, 0.
+    pub flags: U32,
+    /// The number in the file name (a renamed or misplaced segment is detected).
+    pub segment: U64,
+    /// LSN of the segment's first frame.
+    pub first_lsn: U64,
+    /// Creation time, ms since the Unix epoch (informational).
+    pub created_unix_ms: U64,
+    /// Reserved, 0.
+    pub reserved: [u8; 20],
+    /// CRC-32 of bytes 0..60.
+    pub crc: U32,
+}
+const _: () = assert!(size_of::<SegmentHeader>() == SEGMENT_HEADER_BYTES);
+const _: () = assert!(std::mem::offset_of!(SegmentHeader, segment) == 16);
+const _: () = assert!(std::mem::offset_of!(SegmentHeader, crc) == 60);
+
+impl SegmentHeader {
+    /// A sealed header.
+    pub fn new(segment: u64, first_lsn: u64, created_unix_ms: u64) -> Self {
+        let mut h = SegmentHeader {
+            magic: SEGMENT_MAGIC,
+            version: U32::new(SEGMENT_VERSION),
+            flags: U32::ZERO,
+            segment: U64::new(segment),
+            first_lsn: U64::new(first_lsn),
+            created_unix_ms: U64::new(created_unix_ms),
+            reserved: [0; 20],
+            crc: U32::ZERO,
+        };
+        h.crc = U32::new(crc32(&[&h.as_bytes()[..60]]));
+        h
+    }
+
+    /// Whether the checksum matches.
+    pub fn crc_ok(&self) -> bool {
+        self.crc.get() == crc32(&[&self.as_bytes()[..60]])
+    }
+}
+
+/// One of two alternating watermark copies: the durable extent of this segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct Watermark {
+    /// +1 per write; 0 = never written; the valid copy with the larger value is current.
+    pub generation: U64,
+    /// Every byte below this offset was durable when the watermark was written.
+    pub valid_bytes: U64,
+    /// LSN the next frame after `valid_bytes` gets.
+    pub next_lsn: U64,
+    /// 1 when the segment is sealed (rolled): `valid_bytes` is then its final length.
+    pub sealed: U32,
+    /// CRC-32 of bytes 0..28.
+    pub crc: U32,
+}
+const _: () = assert!(size_of::<Watermark>() == WATERMARK_BYTES);
+
+impl Watermark {
+    /// A sealed (checksummed) watermark.
+    pub fn new(generation: u64, valid_bytes: u64, next_lsn: u64, sealed: bool) -> Self {
+        let mut w = Watermark {
+            generation: U64::new(generation),
+            valid_bytes: U64::new(valid_bytes),
+            next_lsn: U64::new(next_lsn),
+            sealed: U32::new(u32::from(sealed)),
+            crc: U32::ZERO,
+        };
+        w.crc = U32::new(crc32(&[&w.as_bytes()[..28]]));
+        w
+    }
+
+    /// Decodes a copy; `None` when never written or damaged.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let w = Watermark::read_from_bytes(bytes.get(..WATERMARK_BYTES)?).ok()?;
+        (w.generation.get() != 0 && w.sealed.get() <= 1 && w.crc.get() == crc32(&[&w.as_bytes()[..28]])).then_some(w)
+    }
+}
+
+/// The frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+pub struct FrameHeader {
+    /// Stored body length.
+    pub body_len: U32,
+    /// [`KIND_ENTRY`] or [`KIND_SNAPSHOT`].
+    pub kind: u8,
+    /// [`FRAME_FLAG_LZ4`] or 0.
+    pub flags: u8,
+    /// 0.
+    pub reserved: U16,
+    /// Log sequence number (consecutive from 1 across the whole journal).
+    pub lsn: U64,
+    /// Decompressed length (equals `body_len` when not compressed).
+    pub raw_len: U32,
+    /// CRC-32 of header bytes 0..20, then the body.
+    pub crc: U32,
+}
+const _: () = assert!(size_of::<FrameHeader>() == FRAME_HEADER_BYTES);
+const _: () = assert!(std::mem::offset_of!(FrameHeader, crc) == 20);
+
+impl FrameHeader {
+    /// Header for `body` with the CRC filled in.
+    pub fn new(kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) -> Self {
+        let mut h = FrameHeader {
+            body_len: U32::new(body.len() as u32),
+            kind,
+            flags,
+            reserved: U16::ZERO,
+            lsn: U64::new(lsn),
+            raw_len: U32::new(raw_len),
+            crc: U32::ZERO,
+        };
+        h.crc = U32::new(crc32(&[&h.as_bytes()[..20], body]));
+        h
+    }
+}
+
+/// Why the bytes at some offset are not a valid next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameFault {
+    /// Fewer bytes than a frame header remain.
+    TruncatedHeader,
+    /// The body would run past the end of the file.
+    TruncatedBody,
+    /// All-zero header (preallocated or never written space).
+    Zero,
+    /// Kind, flags, reserved bits or lengths are not ours.
+    BadHeader,
+    /// The LSN is not the one expected next.
+    LsnGap {
+        /// Expected.
+        expected: u64,
+        /// Found.
+        found: u64,
+    },
+    /// The checksum does not match.
+    Checksum,
+}
+
+impl std::fmt::Display for FrameFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameFault::TruncatedHeader => write!(f, "truncated frame header"),
+            FrameFault::TruncatedBody => write!(f, "frame body runs past the end of the file"),
+            FrameFault::Zero => write!(f, "zeroed bytes where a frame was expected"),
+            FrameFault::BadHeader => write!(f, "invalid frame header"),
+            FrameFault::LsnGap { expected, found } => write!(f, "lsn {found} where {expected} was expected"),
+            FrameFault::Checksum => write!(f, "frame checksum mismatch"),
+        }
+    }
+}
+
+/// Checks the frame header at the start of `bytes` (which extends to the end of the file) and,
+/// if the whole frame is present, its checksum. Returns the header and the frame's total length.
+pub fn check_frame(bytes: &[u8], expected_lsn: u64) -> Result<(FrameHeader, usize), FrameFault> {
+    let Ok((h, rest)) = FrameHeader::read_from_prefix(bytes) else { return Err(FrameFault::TruncatedHeader) };
+    if h.as_bytes().iter().all(|b| *b == 0) {
+        return Err(FrameFault::Zero);
+    }
+    let body_len = h.body_len.get();
+    let compressed = h.flags & FRAME_FLAG_LZ4 != 0;
+    if !(h.kind == KIND_ENTRY || h.kind == KIND_SNAPSHOT)
+        || h.flags & !FRAME_FLAG_LZ4 != 0
+        || h.reserved.get() != 0
+        || body_len > FRAME_BODY_MAX
+        || h.raw_len.get() > FRAME_BODY_MAX
+        || (!compressed && h.raw_len.get() != body_len)
+    {
+        return Err(FrameFault::BadHeader);
+    }
+    let Some(body) = rest.get(..body_len as usize) else { return Err(FrameFault::TruncatedBody) };
+    if crc32(&[&h.as_bytes()[..20], body]) != h.crc.get() {
+        return Err(FrameFault::Checksum);
+    }
+    if h.lsn.get() != expected_lsn {
+        return Err(FrameFault::LsnGap { expected: expected_lsn, found: h.lsn.get() });
+    }
+    Ok((h, FRAME_HEADER_BYTES + body_len as usize))
+}
+
+/// The file name of segment `n`: 20 zero-padded digits and `.seg`, so `ls` sorts them.
+pub fn segment_name(n: u64) -> String {
+    format!("{n:0width$}{SEGMENT_SUFFIX}", width = SEGMENT_NAME_DIGITS)
+}
+
+/// Parses a segment file name.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    (digits.len() == SEGMENT_NAME_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_and_parse() {
+        assert_eq!(segment_name(42), "00000000000000000042.seg");
+        assert_eq!(parse_segment_name("00000000000000000042.seg"), Some(42));
+        assert_eq!(parse_segment_name("42.seg"), None);
+        assert_eq!(parse_segment_name("0000000000000000004a.seg"), None);
+        assert!(segment_name(9) < segment_name(10));
+    }
+
+    #[test]
+    fn frame_roundtrip_and_faults() {
+        let body = b"hello";
+        let h = FrameHeader::new(KIND_ENTRY, 0, 7, 5, body);
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(body);
+        assert_eq!(check_frame(&bytes, 7).unwrap().1, 29);
+        assert_eq!(check_frame(&bytes, 8), Err(FrameFault::LsnGap { expected: 8, found: 7 }));
+        assert_eq!(check_frame(&bytes[..28], 7), Err(FrameFault::TruncatedBody));
+        assert_eq!(check_frame(&bytes[..10], 7), Err(FrameFault::TruncatedHeader));
+        assert_eq!(check_frame(&[0u8; 40], 7), Err(FrameFault::Zero));
+        let mut bad = bytes.clone();
+        bad[26] ^= 1;
+        assert_eq!(check_frame(&bad, 7), Err(FrameFault::Checksum));
+    }
+}

@@ -1,0 +1,22 @@
+//! Engine 2: the segmented, append-only journal.
+//!
+//! Numbered segment files (`NNNNNNNNNNNNNNNNNNNN.seg`), each with a checksummed header and two
+//! alternating durable-watermark copies, then checksummed frames. See `docs/FORMAT.md` and
+//! `docs/DESIGN.md`.
+
+mod cut;
+mod options;
+mod read;
+mod scan;
+mod writer;
+
+pub use cut::{CutReport, RepairReport};
+pub use options::{
+    COMPRESS_MIN_BYTES_DEFAULT, JournalOptions, Recovery, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
+    SYNC_INTERVAL_MS_MIN, SyncMode,
+};
+pub use read::{
+    EntryKind, Item, JournalIter, Position, Problem, ReadOnlyJournal, SegmentSummary, Validation, repair, repair_with,
+    replay, validate, validate_with,
+};
+pub use writer::{Journal, Lsn};

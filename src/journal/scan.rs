@@ -1,0 +1,267 @@
+//! Read-only analysis of a journal directory: segments, headers, watermarks, the valid frame
+//! prefix of each segment, and the verdict — clean, torn tail after the durable watermark, or
+//! corruption at or before it. Used by open (recovery), validate, replay and repair alike.
+
+use std::path::{Path, PathBuf};
+
+use zerocopy::FromBytes;
+
+use crate::error::{Location, ReplayLogError, Result};
+use crate::format::journal::*;
+use crate::storage::{Kind, OpenMode, Storage};
+
+/// What one segment holds.
+#[derive(Clone, Debug)]
+pub(crate) struct SegInfo {
+    pub number: u64,
+    pub path: PathBuf,
+    pub len: u64,
+    /// `Err(reason)` when the header is not a valid header of this segment.
+    pub header: std::result::Result<SegmentHeader, String>,
+    /// The current watermark and which copy holds it.
+    pub watermark: Option<(Watermark, usize)>,
+    /// End of the valid frame prefix (`DATA_OFFSET` when there is none, 0 with a bad header).
+    pub valid_end: u64,
+    /// LSN the frame after the valid prefix would get.
+    pub next_lsn: u64,
+    /// Valid frames.
+    pub frames: u64,
+    /// Why the valid prefix ends before the file does.
+    pub fault: Option<(u64, FrameFault)>,
+    /// Offset and LSN of the last snapshot frame in the valid prefix.
+    pub last_snapshot: Option<(u64, u64)>,
+}
+
+impl SegInfo {
+    pub fn first_lsn(&self) -> Option<u64> {
+        self.header.as_ref().ok().map(|h| h.first_lsn.get())
+    }
+}
+
+/// The verdict on a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Clean,
+    /// Damage only after the durable watermark: cut segment `index` at `valid_end`, and move
+    /// every later segment away. `index: None`: no segment was ever made durable (creation was
+    /// interrupted), so every file is tail.
+    TornTail {
+        index: Option<usize>,
+        valid_end: u64,
+    },
+    /// Damage at or before the watermark: `keep` whole segments are intact, segment `keep` (if
+    /// it exists and `truncate_at` is `Some`) is valid up to that offset.
+    Corrupt {
+        segment: u64,
+        offset: u64,
+        reason: String,
+        keep: usize,
+        truncate_at: Option<u64>,
+    },
+}
+
+/// A scanned directory.
+#[derive(Clone, Debug)]
+pub(crate) struct Scan {
+    pub dir: PathBuf,
+    pub segs: Vec<SegInfo>,
+    pub verdict: Verdict,
+}
+
+impl Scan {
+    /// (segment index, offset, lsn) of the newest snapshot in the intact part.
+    pub fn newest_snapshot(&self) -> Option<(usize, u64, u64)> {
+        let limit = self.intact_segments();
+        self.segs[..limit].iter().enumerate().rev().find_map(|(i, s)| s.last_snapshot.map(|(off, lsn)| (i, off, lsn)))
+    }
+
+    /// How many leading segments hold replayable frames.
+    pub fn intact_segments(&self) -> usize {
+        match &self.verdict {
+            Verdict::Clean => self.segs.len(),
+            Verdict::TornTail { index, .. } => index.map_or(0, |i| i + 1),
+            Verdict::Corrupt { keep, truncate_at, .. } => keep + usize::from(truncate_at.is_some()),
+        }
+    }
+
+    /// The problem as an error, if any.
+    pub fn problem(&self) -> Option<ReplayLogError> {
+        match &self.verdict {
+            Verdict::Clean => None,
+            Verdict::TornTail { index, valid_end } => {
+                let seg = &self.segs[index.unwrap_or(0)];
+                Some(ReplayLogError::BadTail { path: seg.path.clone(), segment: seg.number, valid_bytes: *valid_end })
+            }
+            Verdict::Corrupt { segment, offset, reason, .. } => Some(ReplayLogError::Corrupt {
+                path: self.dir.join(segment_name(*segment)),
+                location: Location::Segment { segment: *segment, offset: *offset },
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
+/// Lists the segments of `dir`, refusing any entry that is not ours (nothing is changed).
+pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let names = storage.list(dir).map_err(|e| ReplayLogError::io("read directory", dir, e))?;
+    let mut segs = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        if let Some(n) = parse_segment_name(&name) {
+            segs.push((n, path));
+        } else if name == BACKUP_DIR && matches!(storage.stat(&path), Ok(Kind::Dir)) {
+            continue;
+        } else {
+            return Err(ReplayLogError::mismatch(
+                path,
+                "directory entry",
+                format!("only NNNNNNNNNNNNNNNNNNNN{SEGMENT_SUFFIX} segments and {BACKUP_DIR}/"),
+                name,
+            ));
+        }
+    }
+    segs.sort();
+    Ok(segs)
+}
+
+/// Reads and checks one segment file. `expected_first_lsn` is the LSN the previous segment ends
+/// at (None for the first segment). Fails only for I/O errors and for a header of another
+/// version (not ours to judge).
+pub(crate) fn scan_segment(storage: &dyn Storage, number: u64, path: &Path) -> Result<SegInfo> {
+    let io = |op, e| ReplayLogError::io(op, path, e);
+    let file = storage.open(path, OpenMode::Read).map_err(|e| io("open", e))?;
+    let bytes = file.read_all().map_err(|e| io("read", e))?;
+    analyse_segment(number, path, &bytes)
+}
+
+/// [`scan_segment`] on bytes already read.
+pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<SegInfo> {
+    let len = bytes.len() as u64;
+    let mut info = SegInfo {
+        number,
+        path: path.to_path_buf(),
+        len,
+        header: Err(String::new()),
+        watermark: None,
+        valid_end: 0,
+        next_lsn: 0,
+        frames: 0,
+        fault: None,
+        last_snapshot: None,
+    };
+    let header = match SegmentHeader::read_from_prefix(bytes) {
+        Err(_) => Err(format!("file of {len} bytes is shorter than a segment header")),
+        Ok((h, _)) if h.magic != SEGMENT_MAGIC => Err("no segment magic".to_string()),
+        Ok((h, _)) if h.version.get() != SEGMENT_VERSION => {
+            return Err(ReplayLogError::mismatch(path, "version", SEGMENT_VERSION, h.version.get()));
+        }
+        Ok((h, _)) if !h.crc_ok() => Err("segment header checksum mismatch".to_string()),
+        Ok((h, _)) if h.segment.get() != number => {
+            Err(format!("header says segment {} (renamed or misplaced file)", h.segment.get()))
+        }
+        Ok((h, _)) => Ok(h),
+    };
+    info.header = header;
+    let Ok(h) = info.header.as_ref() else { return Ok(info) };
+    let copies = WATERMARK_OFFSETS.map(|off| bytes.get(off as usize..).and_then(Watermark::decode));
+    info.watermark = (0..2)
+        .filter(|i| copies[*i].is_some())
+        .max_by_key(|i| copies[*i].unwrap().generation.get())
+        .map(|i| (copies[i].unwrap(), i));
+    let mut off = DATA_OFFSET;
+    let mut lsn = h.first_lsn.get();
+    if len < DATA_OFFSET {
+        info.valid_end = len.min(DATA_OFFSET);
+        info.next_lsn = lsn;
+        info.fault = Some((len, FrameFault::TruncatedHeader));
+        return Ok(info);
+    }
+    while off < len {
+        match check_frame(&bytes[off as usize..], lsn) {
+            Ok((fh, n)) => {
+                if fh.kind == KIND_SNAPSHOT {
+                    info.last_snapshot = Some((off, lsn));
+                }
+                off += n as u64;
+                lsn += 1;
+                info.frames += 1;
+            }
+            Err(f) => {
+                info.fault = Some((off, f));
+                break;
+            }
+        }
+    }
+    info.valid_end = off;
+    info.next_lsn = lsn;
+    Ok(info)
+}
+
+/// Scans a whole directory (read-only) and judges it.
+pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
+    let mut segs = Vec::new();
+    for (n, path) in list_segments(storage, dir)? {
+        segs.push(scan_segment(storage, n, &path)?);
+    }
+    let verdict = judge(&segs);
+    Ok(Scan { dir: dir.to_path_buf(), segs, verdict })
+}
+
+fn corrupt(seg: &SegInfo, offset: u64, reason: String, keep: usize, truncate_at: Option<u64>) -> Verdict {
+    Verdict::Corrupt { segment: seg.number, offset, reason, keep, truncate_at }
+}
+
+/// The verdict (see the module docs and docs/FORMAT.md "Journal recovery").
+pub(crate) fn judge(segs: &[SegInfo]) -> Verdict {
+    let Some(wm) = segs.iter().rposition(|s| s.header.is_ok() && s.watermark.is_some()) else {
+        // No durable segment at all. If no file could hold a frame, creation was interrupted:
+        // nothing was ever acknowledged, so it is all tail.
+        return match segs.first() {
+            None => Verdict::Clean,
+            Some(_) if segs.iter().all(|s| s.len <= DATA_OFFSET) => Verdict::TornTail { index: None, valid_end: 0 },
+            Some(first) => {
+                let reason = first.header.clone().err().unwrap_or_else(|| "no valid watermark".into());
+                corrupt(first, 0, reason, 0, None)
+            }
+        };
+    };
+    let mut expected_lsn: Option<u64> = None;
+    for (i, seg) in segs[..=wm].iter().enumerate() {
+        if i > 0 && seg.number != segs[i - 1].number + 1 {
+            let missing = SegInfo { number: segs[i - 1].number + 1, ..seg.clone() };
+            return corrupt(&missing, 0, "segment file missing".into(), i, None);
+        }
+        let h = match &seg.header {
+            Ok(h) => h,
+            Err(reason) => return corrupt(seg, 0, reason.clone(), i, None),
+        };
+        if let Some(e) = expected_lsn {
+            if h.first_lsn.get() != e {
+                let reason = format!("starts at lsn {}, the previous segment ends before {e}", h.first_lsn.get());
+                return corrupt(seg, 0, reason, i, None);
+            }
+        }
+        let Some((w, _)) = seg.watermark else {
+            return corrupt(seg, WATERMARK_OFFSETS[0], "no valid watermark copy".into(), i, None);
+        };
+        let durable = w.valid_bytes.get();
+        let frame_reason = || seg.fault.map_or("invalid frame".to_string(), |(_, f)| f.to_string());
+        if seg.len < durable {
+            let reason = format!("file of {} bytes is shorter than its durable watermark {durable}", seg.len);
+            return corrupt(seg, seg.len, reason, i, Some(seg.valid_end.min(seg.len)));
+        }
+        if seg.valid_end < durable {
+            return corrupt(seg, seg.valid_end, frame_reason(), i, Some(seg.valid_end));
+        }
+        if i < wm && (w.sealed.get() != 1 || seg.valid_end != seg.len || durable != seg.len) {
+            let reason = "a segment before the newest is not sealed at its end".to_string();
+            return corrupt(seg, durable.min(seg.valid_end), reason, i, Some(durable.min(seg.valid_end)));
+        }
+        expected_lsn = Some(seg.next_lsn);
+    }
+    let last = &segs[wm];
+    if last.valid_end < last.len || wm + 1 < segs.len() {
+        return Verdict::TornTail { index: Some(wm), valid_end: last.valid_end };
+    }
+    Verdict::Clean
+}

@@ -1,0 +1,517 @@
+//! `Journal`: the writer side of the segmented log.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use zerocopy::IntoBytes;
+
+use crate::error::{ReplayLogError, Result};
+use crate::format::journal::*;
+use crate::journal::cut::{self, CutReport};
+use crate::journal::options::{JournalOptions, Recovery, SyncMode};
+use crate::journal::scan::{self, Verdict};
+use crate::storage::{Kind, OpenMode, Storage, StorageFile};
+
+/// A log sequence number: consecutive from 1 over the whole journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lsn(pub u64);
+
+/// Bytes buffered before they are handed to the file.
+const FLUSH_BYTES: usize = 256 * 1024;
+
+struct State {
+    open: bool,
+    dir_lock: Option<Box<dyn Any + Send + Sync>>,
+    poisoned: Option<String>,
+    segment: u64,
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    /// Bytes of the current segment handed to the file.
+    written: u64,
+    /// Encoded frames not yet handed to the file (they follow `written`).
+    buf: Vec<u8>,
+    next_lsn: u64,
+    /// Every LSN below this is durable (or, with `fsync: false`, handed to the OS).
+    durable_next: u64,
+    wm_generation: u64,
+    wm_copy: usize,
+    syncing: bool,
+    segments: VecDeque<u64>,
+    snapshot_segment: Option<u64>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    opts: JournalOptions,
+    st: Mutex<State>,
+    cv: Condvar,
+}
+
+/// The segmented, append-only journal. Share it between writer threads with `Arc<Journal>`:
+/// every method takes `&self`.
+pub struct Journal {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    recovery: Option<CutReport>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("dir", &self.shared.dir).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Creates segment `n` starting at `first_lsn`: header and first watermark, fdatasync, then the
+/// directory fsync, so the segment is durable before any frame is written to it.
+fn create_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    n: u64,
+    first_lsn: u64,
+) -> Result<(PathBuf, Arc<dyn StorageFile>)> {
+    let path = dir.join(segment_name(n));
+    let io = |op, e| ReplayLogError::io(op, &path, e);
+    let file = storage.open(&path, OpenMode::CreateNew).map_err(|e| io("create", e))?;
+    let mut head = vec![0u8; DATA_OFFSET as usize];
+    head[..SEGMENT_HEADER_BYTES].copy_from_slice(SegmentHeader::new(n, first_lsn, now_ms()).as_bytes());
+    let wm = Watermark::new(1, DATA_OFFSET, first_lsn, false);
+    let off = WATERMARK_OFFSETS[0] as usize;
+    head[off..off + WATERMARK_BYTES].copy_from_slice(wm.as_bytes());
+    file.write_at(&head, 0).map_err(|e| io("write", e))?;
+    file.sync_data().map_err(|e| io("fdatasync", e))?;
+    storage.sync_dir(dir).map_err(|e| ReplayLogError::io("fsync directory", dir, e))?;
+    Ok((path, Arc::from(file)))
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`.
+    ///
+    /// Refuses, changing nothing: a path that is not a directory or a directory holding anything
+    /// but segments and `backup/` (`HeaderMismatch`), another writer (`Locked`), damage at or
+    /// before the durable watermark (`Corrupt`), any damage with `Recovery::Absolute`
+    /// (`BadTail`/`Corrupt`). A torn tail after the watermark is cut with a backup (see
+    /// [`Journal::recovery`]). Then the recovered end is made durable and writing continues.
+    pub fn open(dir: impl AsRef<Path>, opts: JournalOptions) -> Result<Journal> {
+        opts.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let storage = opts.storage.clone();
+        match storage.stat(&dir) {
+            Ok(Kind::Dir) => {}
+            Ok(Kind::File(_)) => {
+                return Err(ReplayLogError::mismatch(&dir, "path type", "a journal directory", "a file"));
+            }
+            Ok(Kind::Other) => {
+                return Err(ReplayLogError::mismatch(&dir, "path type", "a journal directory", "a device or fifo"));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                storage.create_dir(&dir).map_err(|e| ReplayLogError::io("create directory", &dir, e))?;
+                let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                storage.sync_dir(parent).map_err(|e| ReplayLogError::io("fsync directory", parent, e))?;
+            }
+            Err(e) => return Err(ReplayLogError::io("stat", &dir, e)),
+        }
+        let dir_lock = storage
+            .lock_dir(&dir)
+            .map_err(|e| ReplayLogError::io("flock", &dir, e))?
+            .ok_or_else(|| ReplayLogError::Locked { path: dir.clone(), waited_ms: 0 })?;
+        let mut scan = scan::scan_dir(&*storage, &dir)?;
+        let recovery = match (&scan.verdict, opts.recovery) {
+            (Verdict::Clean, _) => None,
+            (Verdict::TornTail { .. }, Recovery::TolerateTail) => {
+                let report = cut::cut(&*storage, &scan)?;
+                scan = scan::scan_dir(&*storage, &dir)?;
+                debug_assert_eq!(scan.verdict, Verdict::Clean);
+                report
+            }
+            _ => return Err(scan.problem().expect("damage")),
+        };
+        let last = scan.segs.last().cloned();
+        let (segment, path, file, written, next_lsn, wm_generation, wm_copy) = match &last {
+            Some(seg) if seg.watermark.is_some_and(|(w, _)| w.sealed.get() == 0) => {
+                let (w, copy) = seg.watermark.unwrap();
+                let file = storage
+                    .open(&seg.path, OpenMode::ReadWrite)
+                    .map_err(|e| ReplayLogError::io("open", &seg.path, e))?;
+                (seg.number, seg.path.clone(), Arc::from(file), seg.valid_end, seg.next_lsn, w.generation.get(), copy)
+            }
+            other => {
+                // No segment yet, or the last one is sealed (a roll stopped before the next
+                // segment became durable): start the next one.
+                let (n, first) = other.as_ref().map_or((0, 1), |s| (s.number + 1, s.next_lsn));
+                let (path, file) = create_segment(&*storage, &dir, n, first)?;
+                (n, path, file, DATA_OFFSET, first, 1, 0)
+            }
+        };
+        let mut segments: VecDeque<u64> = scan.segs.iter().map(|s| s.number).collect();
+        if segments.back() != Some(&segment) {
+            segments.push_back(segment);
+        }
+        let snapshot_segment = scan.newest_snapshot().map(|(i, _, _)| scan.segs[i].number);
+        let durable_written = last.as_ref().and_then(|s| s.watermark).map_or(DATA_OFFSET, |(w, _)| w.valid_bytes.get());
+        let st = State {
+            open: true,
+            dir_lock: Some(dir_lock),
+            poisoned: None,
+            segment,
+            path,
+            file,
+            written,
+            buf: Vec::with_capacity(FLUSH_BYTES),
+            next_lsn,
+            durable_next: next_lsn,
+            wm_generation,
+            wm_copy,
+            syncing: false,
+            segments,
+            snapshot_segment,
+        };
+        let shared = Arc::new(Shared { dir, opts, st: Mutex::new(st), cv: Condvar::new() });
+        let journal = Journal { shared, flusher: Mutex::new(None), recovery };
+        if written > durable_written && journal.shared.opts.fsync {
+            // Frames found intact after the watermark (written but never acknowledged as durable)
+            // are kept; make them durable before claiming them.
+            let mut st = journal.shared.lock();
+            st.durable_next = watermark_next_lsn(&last);
+            drop(journal.shared.sync_to(st, next_lsn - 1)?);
+        }
+        if let Some(ms) = journal.shared.opts.sync_interval_ms() {
+            let shared = journal.shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("replaylog-flusher".into())
+                .spawn(move || shared.flusher(Duration::from_millis(ms)))
+                .map_err(|e| ReplayLogError::io("spawn flusher thread", &journal.shared.dir, e))?;
+            *journal.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        }
+        Ok(journal)
+    }
+
+    /// What open cut from a torn tail, if anything (the backup paths are in the report).
+    pub fn recovery(&self) -> Option<&CutReport> {
+        self.recovery.as_ref()
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends an entry; returns its LSN. In `SyncMode::Sync` it is durable on return.
+    pub fn write(&self, data: &[u8]) -> Result<Lsn> {
+        let (st, lsn) = self.shared.append(KIND_ENTRY, data)?;
+        self.shared.after_write(st, lsn)?;
+        Ok(Lsn(lsn))
+    }
+
+    /// Appends several entries; returns the LSN of the first. One sync covers all of them in
+    /// `SyncMode::Sync`.
+    pub fn write_batch(&self, entries: &[&[u8]]) -> Result<Option<Lsn>> {
+        let mut first = None;
+        let mut last = None;
+        for e in entries {
+            let (st, lsn) = self.shared.append(KIND_ENTRY, e)?;
+            drop(st);
+            first.get_or_insert(lsn);
+            last = Some(lsn);
+        }
+        if let Some(lsn) = last {
+            self.shared.after_write(self.shared.lock(), lsn)?;
+        }
+        Ok(first.map(Lsn))
+    }
+
+    /// Makes every entry written so far durable (fdatasync, then the watermark, fdatasync).
+    pub fn sync(&self) -> Result<()> {
+        let st = self.shared.lock_open()?;
+        self.shared.sync_all(st).map(drop)
+    }
+
+    /// Seals the current segment (durable) and starts the next one.
+    pub fn roll(&self) -> Result<()> {
+        let st = self.shared.lock_open()?;
+        self.shared.roll(st).map(drop)
+    }
+
+    /// Writes a state snapshot, then rolls: replay starts from the newest snapshot, and
+    /// retention may delete the segments before it.
+    pub fn snapshot(&self, state: &[u8]) -> Result<Lsn> {
+        let (mut st, lsn) = self.shared.append(KIND_SNAPSHOT, state)?;
+        st.snapshot_segment = Some(st.segment);
+        drop(self.shared.roll(st)?);
+        Ok(Lsn(lsn))
+    }
+
+    /// The LSN the next entry will get.
+    pub fn next_lsn(&self) -> Result<Lsn> {
+        Ok(Lsn(self.shared.lock_open()?.next_lsn))
+    }
+
+    /// Every LSN below this is durable.
+    pub fn durable_lsn(&self) -> Result<Lsn> {
+        Ok(Lsn(self.shared.lock_open()?.durable_next))
+    }
+
+    /// Syncs, then releases the directory lock. Every later call on this handle is `NotOpen`.
+    /// The lock is released even when the final sync fails (the error is returned).
+    pub fn close(&self) -> Result<()> {
+        let result = {
+            let st = self.shared.lock_open()?;
+            let (mut st, r) = match self.shared.sync_all(st) {
+                Ok(st) => (st, Ok(())),
+                Err(e) => (self.shared.lock(), Err(e)),
+            };
+            st.open = false;
+            st.dir_lock = None;
+            self.shared.cv.notify_all();
+            r
+        };
+        if let Some(h) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+        result
+    }
+}
+
+/// The LSN the last segment's durable watermark covers up to (for the adoption sync at open).
+fn watermark_next_lsn(last: &Option<scan::SegInfo>) -> u64 {
+    last.as_ref().and_then(|s| s.watermark).map_or(1, |(w, _)| w.next_lsn.get())
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if self.shared.lock().open {
+            let _ = self.close();
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_open(&self) -> Result<MutexGuard<'_, State>> {
+        let st = self.lock();
+        if !st.open {
+            return Err(ReplayLogError::NotOpen { path: self.dir.clone() });
+        }
+        Ok(st)
+    }
+
+    fn check_writable(&self, st: &State) -> Result<()> {
+        match &st.poisoned {
+            Some(first) => Err(ReplayLogError::Poisoned { path: self.dir.clone(), first_error: first.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, st: &mut State, err: ReplayLogError) -> ReplayLogError {
+        if st.poisoned.is_none() {
+            st.poisoned = Some(err.to_string());
+        }
+        self.cv.notify_all();
+        err
+    }
+
+    /// Encodes and buffers one frame (rolling first if the segment is full).
+    fn append(&self, kind: u8, data: &[u8]) -> Result<(MutexGuard<'_, State>, u64)> {
+        if data.len() > FRAME_BODY_MAX as usize {
+            return Err(ReplayLogError::EntryTooLarge { bytes: data.len(), max: FRAME_BODY_MAX as usize });
+        }
+        let compressed = match self.opts.compress_min_bytes {
+            Some(min) if data.len() >= min as usize => {
+                Some(lz4_flex::block::compress(data)).filter(|c| c.len() < data.len())
+            }
+            _ => None,
+        };
+        let (body, flags) = match &compressed {
+            Some(c) => (c.as_slice(), FRAME_FLAG_LZ4),
+            None => (data, 0),
+        };
+        let mut st = self.lock_open()?;
+        self.check_writable(&st)?;
+        let frame_len = (FRAME_HEADER_BYTES + body.len()) as u64;
+        let end = st.written + st.buf.len() as u64;
+        if end > DATA_OFFSET && end + frame_len > self.opts.segment_bytes_max {
+            st = self.roll(st)?;
+        }
+        let lsn = st.next_lsn;
+        let header = FrameHeader::new(kind, flags, lsn, data.len() as u32, body);
+        st.buf.extend_from_slice(header.as_bytes());
+        st.buf.extend_from_slice(body);
+        st.next_lsn += 1;
+        if st.buf.len() >= FLUSH_BYTES {
+            self.flush_buf(&mut st)?;
+        }
+        Ok((st, lsn))
+    }
+
+    fn after_write<'a>(&'a self, st: MutexGuard<'a, State>, lsn: u64) -> Result<()> {
+        match self.opts.sync {
+            SyncMode::Sync => self.sync_to(st, lsn).map(drop),
+            SyncMode::Async | SyncMode::Interval(_) => Ok(()),
+        }
+    }
+
+    fn flush_buf(&self, st: &mut State) -> Result<()> {
+        if st.buf.is_empty() {
+            return Ok(());
+        }
+        match st.file.write_at(&st.buf, st.written) {
+            Ok(()) => {
+                st.written += st.buf.len() as u64;
+                st.buf.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let err = ReplayLogError::io("write", &st.path, e);
+                Err(self.poison(st, err))
+            }
+        }
+    }
+
+    fn sync_all<'a>(&'a self, st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
+        if st.next_lsn > st.durable_next {
+            let target = st.next_lsn - 1;
+            self.sync_to(st, target)
+        } else {
+            self.check_writable(&st)?;
+            Ok(st)
+        }
+    }
+
+    /// Group commit: returns once every LSN up to `target` is durable. One caller at a time
+    /// (the leader) flushes, fdatasyncs and writes the watermark with the lock released; the
+    /// others wait and share its result.
+    fn sync_to<'a>(&'a self, mut st: MutexGuard<'a, State>, target: u64) -> Result<MutexGuard<'a, State>> {
+        loop {
+            self.check_writable(&st)?;
+            if st.durable_next > target {
+                return Ok(st);
+            }
+            if st.syncing {
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st.syncing = true;
+            if let Err(e) = self.flush_buf(&mut st) {
+                st.syncing = false;
+                return Err(e);
+            }
+            let (file, path, end, next) = (st.file.clone(), st.path.clone(), st.written, st.next_lsn);
+            let (generation, copy) = (st.wm_generation + 1, 1 - st.wm_copy);
+            drop(st);
+            let result = if self.opts.fsync {
+                let wm = Watermark::new(generation, end, next, false);
+                file.sync_data()
+                    .map_err(|e| ReplayLogError::io("fdatasync", &path, e))
+                    .and_then(|()| {
+                        file.write_at(wm.as_bytes(), WATERMARK_OFFSETS[copy])
+                            .map_err(|e| ReplayLogError::io("write watermark", &path, e))
+                    })
+                    .and_then(|()| file.sync_data().map_err(|e| ReplayLogError::io("fdatasync", &path, e)))
+            } else {
+                Ok(())
+            };
+            st = self.lock();
+            st.syncing = false;
+            match result {
+                Ok(()) => {
+                    if self.opts.fsync {
+                        st.wm_generation = generation;
+                        st.wm_copy = copy;
+                    }
+                    st.durable_next = st.durable_next.max(next);
+                    self.cv.notify_all();
+                }
+                Err(e) => return Err(self.poison(&mut st, e)),
+            }
+        }
+    }
+
+    /// Seals the current segment durably, creates the next one durably (file and directory
+    /// entry), then applies retention.
+    fn roll<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
+        while st.syncing {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        self.check_writable(&st)?;
+        self.flush_buf(&mut st)?;
+        let storage = &*self.opts.storage;
+        let result = (|| {
+            let io = |op, e| ReplayLogError::io(op, &st.path, e);
+            let sealed = Watermark::new(st.wm_generation + 1, st.written, st.next_lsn, true);
+            if self.opts.fsync {
+                st.file.sync_data().map_err(|e| io("fdatasync", e))?;
+            }
+            st.file
+                .write_at(sealed.as_bytes(), WATERMARK_OFFSETS[1 - st.wm_copy])
+                .map_err(|e| io("write watermark", e))?;
+            if self.opts.fsync {
+                st.file.sync_data().map_err(|e| io("fdatasync", e))?;
+            }
+            create_segment(storage, &self.dir, st.segment + 1, st.next_lsn)
+        })();
+        let (path, file) = match result {
+            Ok(x) => x,
+            Err(e) => return Err(self.poison(&mut st, e)),
+        };
+        st.segment += 1;
+        st.path = path;
+        st.file = file;
+        st.written = DATA_OFFSET;
+        st.wm_generation = 1;
+        st.wm_copy = 0;
+        st.durable_next = st.next_lsn;
+        let seg = st.segment;
+        st.segments.push_back(seg);
+        self.cv.notify_all();
+        if let Some(max) = self.opts.segments_max {
+            let mut removed = false;
+            while st.segments.len() > max as usize && st.snapshot_segment.is_some_and(|s| st.segments[0] < s) {
+                let old = self.dir.join(segment_name(st.segments[0]));
+                if let Err(e) = storage.remove(&old) {
+                    return Err(self.poison(&mut st, ReplayLogError::io("remove", &old, e)));
+                }
+                st.segments.pop_front();
+                removed = true;
+            }
+            if removed {
+                if let Err(e) = storage.sync_dir(&self.dir) {
+                    return Err(self.poison(&mut st, ReplayLogError::io("fsync directory", &self.dir, e)));
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    /// The Interval flusher: syncs whatever is unsynced every `interval` until the journal closes.
+    fn flusher(&self, interval: Duration) {
+        let mut st = self.lock();
+        let mut deadline = Instant::now() + interval;
+        loop {
+            if !st.open {
+                return;
+            }
+            let now = Instant::now();
+            if now < deadline {
+                st = self.cv.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+                continue;
+            }
+            deadline = now + interval;
+            if st.poisoned.is_none() && st.next_lsn > st.durable_next {
+                st = match self.sync_all(st) {
+                    Ok(st) => st,
+                    Err(_) => self.lock(),
+                };
+            }
+        }
+    }
+}
