@@ -213,7 +213,10 @@ fn corrupt(seg: &SegInfo, offset: u64, reason: String, keep: usize, truncate_at:
 
 /// The verdict (see the module docs and docs/FORMAT.md "Journal recovery").
 pub(crate) fn judge(segs: &[SegInfo]) -> Verdict {
-    let Some(wm) = segs.iter().rposition(|s| s.header.is_ok() && s.watermark.is_some()) else {
+    // The segment holding the durable watermark: the newest whose creation completed (header,
+    // watermark and the whole first page present). A newer one can only be a roll or a creation
+    // that the power cut interrupted: it holds no acknowledged frame, so it is tail.
+    let Some(wm) = segs.iter().rposition(|s| s.header.is_ok() && s.watermark.is_some() && s.len >= DATA_OFFSET) else {
         // No durable segment at all. If no file could hold a frame, creation was interrupted:
         // nothing was ever acknowledged, so it is all tail.
         return match segs.first() {

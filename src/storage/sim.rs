@@ -53,6 +53,8 @@ struct State {
     ops: u64,
     syncs: u64,
     fail_at: Option<u64>,
+    stop_at: Option<u64>,
+    stopped: bool,
     writes: u64,
     misdirect: Option<(u64, i64)>,
     latent: HashSet<(PathBuf, u64)>,
@@ -125,10 +127,23 @@ impl SimStorage {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts an operation and fails it if it is the chosen one.
+    /// Counts an operation and fails it if it is the chosen one (or the power is off).
     fn op(&self, st: &mut State, what: &str) -> io::Result<()> {
         st.ops += 1;
+        if st.stop_at == Some(st.ops) {
+            st.stopped = true;
+        }
+        if st.stopped {
+            return Err(eio("power is off"));
+        }
         if st.fail_at == Some(st.ops) { Err(eio(what)) } else { Ok(()) }
+    }
+
+    /// The power fails just before operation number `k`: it and every later operation fail
+    /// without touching the disk, so [`Self::power_cut`] afterwards sees the disk exactly as it
+    /// was at that instant.
+    pub fn stop_at(&self, k: u64) {
+        self.lock().stop_at = Some(k);
     }
 
     /// Operations performed so far.
@@ -373,6 +388,9 @@ impl StorageFile for SimHandle {
         let failed = self.storage.op(&mut st, "fdatasync");
         if failed.is_ok() {
             st.syncs += 1;
+        }
+        if st.stopped {
+            return failed;
         }
         let f = st.files.get_mut(&self.id).expect("file");
         if failed.is_ok() {
