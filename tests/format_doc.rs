@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use replaylog::format::journal as j;
 use replaylog::format::ring::*;
 
 fn code_constants() -> BTreeMap<&'static str, String> {
@@ -43,6 +44,19 @@ fn code_constants() -> BTreeMap<&'static str, String> {
         ("SLOT_FLAG_EPOCH_FIRST", h(SLOT_FLAG_EPOCH_FIRST as u64)),
         ("EVIDENCE_HEADER_BYTES", n(EVIDENCE_HEADER_BYTES as u64)),
         ("HEADER_BYTES", n(size_of::<RingHeader>() as u64)),
+        ("SEGMENT_MAGIC", String::from_utf8(j::SEGMENT_MAGIC.to_vec()).unwrap()),
+        ("SEGMENT_VERSION", n(j::SEGMENT_VERSION as u64)),
+        ("SEGMENT_HEADER_BYTES", n(j::SEGMENT_HEADER_BYTES as u64)),
+        ("WATERMARK_OFFSET_0", n(j::WATERMARK_OFFSETS[0])),
+        ("WATERMARK_OFFSET_1", n(j::WATERMARK_OFFSETS[1])),
+        ("WATERMARK_BYTES", n(j::WATERMARK_BYTES as u64)),
+        ("DATA_OFFSET", n(j::DATA_OFFSET)),
+        ("FRAME_HEADER_BYTES", n(j::FRAME_HEADER_BYTES as u64)),
+        ("FRAME_BODY_MAX", n(j::FRAME_BODY_MAX as u64)),
+        ("KIND_ENTRY", n(j::KIND_ENTRY as u64)),
+        ("KIND_SNAPSHOT", n(j::KIND_SNAPSHOT as u64)),
+        ("FRAME_FLAG_LZ4", h(j::FRAME_FLAG_LZ4 as u64)),
+        ("SEGMENT_NAME_DIGITS", n(j::SEGMENT_NAME_DIGITS as u64)),
     ])
 }
 

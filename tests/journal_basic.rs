@@ -220,18 +220,22 @@ fn foreign_paths_and_entries_are_refused_untouched() {
     assert!(matches!(err, ReplayLogError::HeaderMismatch { field: "directory entry", .. }), "{err}");
     assert_eq!(dir_image(&dir), before);
     std::fs::remove_file(dir.join("notes.txt")).unwrap();
-    // A segment-named file that is a ring (or anything else not ours) is not a valid segment.
+    // A segment-named file that is a ring (or anything else not ours) is refused, untouched.
     let ring = tmp.path().join("r.ring");
     drop(replaylog::RingLog::<Rec>::open(&ring, 4).unwrap());
     let fake = dir.join(format!("{:020}.seg", 1));
     std::fs::copy(&ring, &fake).unwrap();
     let before = dir_image(&dir);
+    let err = Journal::open(&dir, JournalOptions::default()).unwrap_err();
+    assert!(matches!(err, ReplayLogError::HeaderMismatch { field: "magic", .. }), "{err}");
+    assert!(matches!(validate(&dir), Err(ReplayLogError::HeaderMismatch { .. })));
+    assert_eq!(dir_image(&dir), before);
+    std::fs::remove_file(&fake).unwrap();
+    // A torn creation after the durable segment (a zeroed first page) is tail: moved to backup/.
+    std::fs::write(&fake, vec![0u8; 4096]).unwrap();
     Journal::open(&dir, JournalOptions::default()).unwrap().close().unwrap();
-    // The ring copy sits after the durable segment, so recovery treats it as a torn tail: it is
-    // moved to backup/, never deleted.
-    let after = dir_image(&dir);
-    assert!(after.len() < before.len());
-    assert!(std::fs::read_dir(dir.join("backup")).unwrap().count() >= 1);
+    assert!(!fake.exists());
+    assert_eq!(std::fs::read_dir(dir.join("backup")).unwrap().count(), 1);
     // A ring opened as a journal directory, and a journal segment opened as a ring.
     assert!(matches!(Journal::open(&ring, JournalOptions::default()), Err(ReplayLogError::HeaderMismatch { .. })));
     let seg = dir.join(format!("{:020}.seg", 0));
@@ -418,4 +422,45 @@ fn followers_share_the_next_leaders_fdatasync() {
     assert_eq!(got, vec![Lsn(2), Lsn(3), Lsn(4)]);
     assert_eq!(sim.syncs() - base, 4, "two commits of two fdatasyncs each");
     assert_eq!(j.durable_lsn().unwrap(), Lsn(5));
+}
+
+#[test]
+fn damaged_segment_headers_are_corrupt_another_version_is_a_mismatch() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    journal_with_segments(&dir);
+    let seg0 = dir.join(format!("{:020}.seg", 0));
+    let seg1 = dir.join(format!("{:020}.seg", 1));
+    let (p0, p1) = (std::fs::read(&seg0).unwrap(), std::fs::read(&seg1).unwrap());
+    let expect_corrupt = |what: &str| {
+        let before = dir_image(&dir);
+        match Journal::open(&dir, JournalOptions::default()) {
+            Err(ReplayLogError::Corrupt { .. }) => {}
+            other => panic!("{what}: expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(dir_image(&dir), before, "{what}: changed files");
+    };
+    // Rot in the header of the newest segment, which holds acknowledged frames: not a torn
+    // tail (regression: it used to be moved to backup/ as one).
+    let mut b = p1.clone();
+    b[20] ^= 0x08;
+    std::fs::write(&seg1, &b).unwrap();
+    expect_corrupt("newest segment header");
+    std::fs::write(&seg1, &p1).unwrap();
+    // Rot in the version word of a sealed segment.
+    let mut b = p0.clone();
+    b[9] ^= 0x01;
+    std::fs::write(&seg0, &b).unwrap();
+    expect_corrupt("version word");
+    // A genuine other version (checksum recomputed) is not ours to judge.
+    let mut b = p0.clone();
+    b[8] = 2;
+    let crc = crc32fast::hash(&b[..60]);
+    b[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&seg0, &b).unwrap();
+    assert!(matches!(
+        Journal::open(&dir, JournalOptions::default()),
+        Err(ReplayLogError::HeaderMismatch { field: "version", .. })
+    ));
+    assert_eq!(std::fs::read(&seg0).unwrap(), b);
 }

@@ -143,7 +143,11 @@ fn rot(storage: &SimStorage, m: &Model, rng: &mut Rng) -> bool {
     let Some(Ok(item)) = ro.iter_from(Position::Lsn(lsn)).unwrap().next() else { return false };
     let path = Path::new("/j").join(format!("{:020}.seg", item.segment));
     let mut bytes = storage.contents(&path).unwrap();
-    let at = item.offset as usize + 4 + rng.below(20) as usize; // inside the frame header
+    let at = if rng.chance(1, 3) {
+        rng.below(64) as usize // the header of the segment holding it
+    } else {
+        item.offset as usize + 4 + rng.below(20) as usize // its frame header
+    };
     bytes[at] ^= 1 << rng.below(8);
     storage.set_contents(&path, bytes);
     true

@@ -316,9 +316,13 @@ fn foreign_and_mismatched_files_are_refused_and_left_untouched() {
     cases.push(("truncated-ring", bytes[..bytes.len() - 1].to_vec()));
     cases.push(("header-only-ring", bytes[..4608].to_vec()));
     cases.push(("extended-ring", [bytes.clone(), vec![0; 512]].concat()));
+    // A genuine version-2 file: version 2 in both copies, checksums recomputed.
     let mut other_version = bytes.clone();
-    other_version[8] = 2; // version 2 in both copies
-    other_version[4096 + 8] = 2;
+    for base in [0usize, 4096] {
+        other_version[base + 8] = 2;
+        let crc = crc32fast::hash(&other_version[base..base + 508]);
+        other_version[base + 508..base + 512].copy_from_slice(&crc.to_le_bytes());
+    }
     cases.push(("other-version", other_version));
     for (name, content) in &cases {
         let path = dir.path().join(name);
@@ -459,6 +463,14 @@ fn a_torn_header_copy_is_survived_and_rewritten() {
         let now = fs::read(&path).unwrap();
         assert_eq!(now[copy..copy + 512], pristine[copy..copy + 512], "copy at {copy} rewritten");
     }
+    // Rot in the version word of both copies is damage of ours, not another version.
+    let mut rotted = pristine.clone();
+    rotted[8] ^= 0x40;
+    rotted[4096 + 8] ^= 0x40;
+    fs::write(&path, &rotted).unwrap();
+    let err = RingLog::<Rec>::open(&path, 8).unwrap_err();
+    assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), rotted);
     // Both copies torn: refused as corrupt, file untouched.
     let mut both = pristine.clone();
     both[100..400].fill(0xC3);

@@ -10,6 +10,8 @@ use crate::error::{Location, ReplayLogError, Result};
 use crate::format::journal::*;
 use crate::storage::{Kind, OpenMode, Storage};
 
+const NO_MAGIC: &str = "no segment magic";
+
 /// What one segment holds.
 #[derive(Clone, Debug)]
 pub(crate) struct SegInfo {
@@ -151,9 +153,21 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
     };
     let header = match SegmentHeader::read_from_prefix(bytes) {
         Err(_) => Err(format!("file of {len} bytes is shorter than a segment header")),
-        Ok((h, _)) if h.magic != SEGMENT_MAGIC => Err("no segment magic".to_string()),
+        Ok((h, _)) if h.magic != SEGMENT_MAGIC => {
+            // Rot in the magic of our own header still checksums once the magic is put back.
+            let mut ours = h;
+            ours.magic = SEGMENT_MAGIC;
+            if ours.crc_ok() { Err("segment header damaged (magic)".to_string()) } else { Err(NO_MAGIC.to_string()) }
+        }
         Ok((h, _)) if h.version.get() != SEGMENT_VERSION => {
-            return Err(ReplayLogError::mismatch(path, "version", SEGMENT_VERSION, h.version.get()));
+            // Another version, or rot in the version word of ours: with the version put back,
+            // a header of ours checksums again.
+            let mut ours = h;
+            ours.version = zerocopy::little_endian::U32::new(SEGMENT_VERSION);
+            if !ours.crc_ok() {
+                return Err(ReplayLogError::mismatch(path, "version", SEGMENT_VERSION, h.version.get()));
+            }
+            Err(format!("segment header damaged (version word reads {})", h.version.get()))
         }
         Ok((h, _)) if !h.crc_ok() => Err("segment header checksum mismatch".to_string()),
         Ok((h, _)) if h.segment.get() != number => {
@@ -201,7 +215,17 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
 pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
     let mut segs = Vec::new();
     for (n, path) in list_segments(storage, dir)? {
-        segs.push(scan_segment(storage, n, &path)?);
+        let seg = scan_segment(storage, n, &path)?;
+        // A segment-named file that holds more than an interrupted creation but does not even
+        // start with our magic is somebody else's file: not ours to judge or cut.
+        if seg.len > DATA_OFFSET && seg.header.as_ref().is_err_and(|r| r == NO_MAGIC) {
+            let file = storage.open(&path, OpenMode::Read).map_err(|e| ReplayLogError::io("open", &path, e))?;
+            let mut magic = [0u8; 8];
+            file.read_exact_at(&mut magic, 0).map_err(|e| ReplayLogError::io("read", &path, e))?;
+            let found = String::from_utf8_lossy(&magic).into_owned();
+            return Err(ReplayLogError::mismatch(&path, "magic", "\"RPLYJRNL\"", format!("{found:?}")));
+        }
+        segs.push(seg);
     }
     let verdict = judge(&segs);
     Ok(Scan { dir: dir.to_path_buf(), segs, verdict })
@@ -261,6 +285,16 @@ pub(crate) fn judge(segs: &[SegInfo]) -> Verdict {
             return corrupt(seg, durable.min(seg.valid_end), reason, i, Some(durable.min(seg.valid_end)));
         }
         expected_lsn = Some(seg.next_lsn);
+    }
+    // A later segment can be tail only if it holds nothing but its interrupted creation: frames
+    // are written only after a segment's creation is durable, so a later file with frames whose
+    // header or watermark is damaged is rot in acknowledged data.
+    if let Some((i, seg)) = segs.iter().enumerate().skip(wm + 1).find(|(_, s)| s.len > DATA_OFFSET) {
+        let reason = match &seg.header {
+            Err(r) => format!("{r}, in a segment that holds frames"),
+            Ok(_) => "no valid watermark, in a segment that holds frames".to_string(),
+        };
+        return corrupt(seg, 0, reason, i, None);
     }
     let last = &segs[wm];
     if last.valid_end < last.len || wm + 1 < segs.len() {

@@ -207,11 +207,18 @@ fn read_copy(file: &File, len: u64, off: u64) -> std::io::Result<CopyState> {
     file.read_exact_at(&mut buf, off)?;
     let h = RingHeader::read_from_bytes(&buf).expect("sector-sized");
     Ok(if h.magic != RING_MAGIC {
-        CopyState::Foreign(h.magic)
+        // Rot in the magic of our own header still checksums once the magic is put back.
+        let mut ours = h;
+        ours.magic = RING_MAGIC;
+        if ours.crc_ok() { CopyState::Torn } else { CopyState::Foreign(h.magic) }
     } else if h.version.get() != RING_VERSION {
         // The version word sits at the same offset in every version; check it before the
-        // checksum, whose position another version may have moved.
-        CopyState::Version(h.version.get())
+        // checksum, whose position another version may have moved. But rot in the version word
+        // of our own header is damage, not another version: with the version put back, a header
+        // of ours checksums again.
+        let mut ours = h;
+        ours.version = U32::new(RING_VERSION);
+        if ours.crc_ok() { CopyState::Torn } else { CopyState::Version(h.version.get()) }
     } else if !h.crc_ok() {
         CopyState::Torn
     } else {
