@@ -464,3 +464,44 @@ fn damaged_segment_headers_are_corrupt_another_version_is_a_mismatch() {
     ));
     assert_eq!(std::fs::read(&seg0).unwrap(), b);
 }
+
+#[test]
+fn the_interval_flusher_makes_writes_durable_without_an_explicit_sync() {
+    let sim = SimStorage::new();
+    let opts = JournalOptions::default().sync(SyncMode::Interval(10)).storage(Arc::new(sim.clone()));
+    let j = Journal::open("/i", opts).unwrap();
+    for i in 0..50u64 {
+        j.write(&i.to_le_bytes()).unwrap();
+    }
+    assert_eq!(j.durable_lsn().unwrap(), Lsn(1), "Interval writes return before they are durable");
+    // Wait for the flusher's commit (an observable condition, bounded; not a sleep to order).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while j.durable_lsn().unwrap() < Lsn(51) {
+        assert!(std::time::Instant::now() < deadline, "the flusher never synced");
+        std::thread::yield_now();
+    }
+    let cut = sim.power_cut(3);
+    let ro = ReadOnlyJournal::open_with(Arc::new(cut), "/i").unwrap();
+    assert_eq!(ro.iter_from(Position::Start).unwrap().count(), 50);
+    j.close().unwrap();
+}
+
+#[test]
+fn bad_options_and_oversized_entries_are_rejected() {
+    let tmp = scratch();
+    let dir = tmp.path().join("never");
+    for opts in [
+        JournalOptions::default().segment_bytes_max(1000),
+        JournalOptions::default().segments_max(Some(0)),
+        JournalOptions::default().compress_min_bytes(Some(0)),
+    ] {
+        assert!(matches!(Journal::open(&dir, opts), Err(ReplayLogError::InvalidOptions { .. })));
+    }
+    assert!(!dir.exists(), "no directory may be created for bad options");
+    assert_eq!(JournalOptions::default().sync(SyncMode::Interval(1)).sync_interval_ms(), Some(10));
+    let j = Journal::open(&dir, JournalOptions::default().compress_min_bytes(None)).unwrap();
+    let huge = vec![0u8; (256 << 20) + 1];
+    assert!(matches!(j.write(&huge), Err(ReplayLogError::EntryTooLarge { .. })));
+    assert_eq!(j.write(b"still fine").unwrap(), Lsn(1));
+    j.close().unwrap();
+}
