@@ -9,11 +9,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::*;
 use replaylog::storage::Storage;
@@ -366,39 +364,14 @@ fn journal_kill_child_entry() {
 fn run_journal_kills(kills: usize) {
     let tmp = scratch();
     let dir = tmp.path().join("j");
-    let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new(0x4B11);
     let mut acked_max = 0u64;
     for k in 0..kills {
         let mode = k % 3;
-        let mut child = Command::new(&exe)
-            .args(["--exact", "journal_kill_child_entry", "--nocapture", "--test-threads=1"])
-            .env("RL_JOURNAL_CHILD", &dir)
-            .env("RL_JOURNAL_MODE", mode.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<Option<u64>>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line.parse().ok());
-            }
-        });
-        if rng.chance(4, 5) {
-            let _ = rx.recv(); // wait for "open"
-        }
-        let delay = Duration::from_micros(rng.below(5_000));
-        let start = Instant::now();
-        while start.elapsed() < delay {
-            std::hint::spin_loop();
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        if let Some(a) = rx.try_iter().flatten().max() {
+        let mode_s = mode.to_string();
+        let env = [("RL_JOURNAL_CHILD", dir.as_os_str()), ("RL_JOURNAL_MODE", mode_s.as_ref())];
+        let (acked, _) = kill_child_at_random(&mut rng, "journal_kill_child_entry", &env, 5_000, 5_000);
+        if let Some(a) = acked.into_iter().max() {
             acked_max = acked_max.max(a);
         }
         let ctx = format!("kill {k} (mode {mode})");

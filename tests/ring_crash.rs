@@ -14,11 +14,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 use replaylog::format::ring::Geometry;
@@ -71,45 +69,13 @@ fn check_exact(recs: &[ReplayRecord<Rec>], lineage_of: impl Fn(u64) -> u64, ctx:
 fn run_kills(kills: usize) {
     let dir = scratch();
     let path = dir.path().join("kill.ring");
-    let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new(0x5eed_0001);
     let mut last_reported: Option<u64> = None;
     let (mut before_open, mut mid_run) = (0, 0);
     for k in 0..kills {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "kill_child_entry", "--nocapture", "--test-threads=1"])
-            .env("RL_KILL_CHILD", &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // A reader thread forwards the child's reports. Most kills wait for the child to finish
-        // opening (its "open" line) and then land at a random moment among the appends; the
-        // rest land at a random moment from spawn, often inside start-up or `open` itself.
-        let (tx, rx) = std::sync::mpsc::channel::<Option<u64>>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line.parse::<u64>().ok());
-            }
-        });
-        let after_open = rng.chance(4, 5);
-        let max_delay_us = if after_open {
-            rx.recv().expect("child exited before opening");
-            2_000
-        } else {
-            8_000
-        };
-        let delay = Duration::from_micros(rng.below(max_delay_us));
-        let spin = Instant::now();
-        while spin.elapsed() < delay {
-            std::hint::spin_loop();
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        reader.join().unwrap();
-        let reported = rx.try_iter().flatten().last();
+        let env = [("RL_KILL_CHILD", path.as_os_str())];
+        let (reports, after_open) = kill_child_at_random(&mut rng, "kill_child_entry", &env, 2_000, 8_000);
+        let reported = reports.last().copied();
         if after_open {
             mid_run += 1;
         } else {

@@ -102,3 +102,48 @@ pub fn image(path: &Path) -> FileImage {
 pub fn ring_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
+
+/// Runs this test binary's `entry` test as a child process (with `env`), and SIGKILLs it at a
+/// random moment: with probability 4/5 after its first line ("open": it finished opening), then
+/// within `after_open_us`; otherwise within `from_spawn_us` of spawning, often inside start-up.
+/// Returns the numbers the child printed (one per line) and whether the kill came after open.
+pub fn kill_child_at_random(
+    rng: &mut Rng,
+    entry: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+    after_open_us: u64,
+    from_spawn_us: u64,
+) -> (Vec<u64>, bool) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"]).stdout(Stdio::piped()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Option<u64>>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.parse::<u64>().ok());
+        }
+    });
+    let after_open = rng.chance(4, 5);
+    let max_delay_us = if after_open {
+        rx.recv().expect("child exited before opening");
+        after_open_us
+    } else {
+        from_spawn_us
+    };
+    let delay = std::time::Duration::from_micros(rng.below(max_delay_us));
+    let spin = std::time::Instant::now();
+    while spin.elapsed() < delay {
+        std::hint::spin_loop();
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap();
+    (rx.try_iter().flatten().collect(), after_open)
+}
