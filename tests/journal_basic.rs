@@ -231,10 +231,22 @@ fn foreign_paths_and_entries_are_refused_untouched() {
     assert!(matches!(validate(&dir), Err(ReplayLogError::HeaderMismatch { .. })));
     assert_eq!(dir_image(&dir), before);
     std::fs::remove_file(&fake).unwrap();
-    // A torn creation after the durable segment (a zeroed first page) is tail: moved to backup/.
+    // Segments are renamed into place only once their first page is durable, so a zeroed
+    // segment file is damage, not a torn creation: refused, untouched.
     std::fs::write(&fake, vec![0u8; 4096]).unwrap();
-    Journal::open(&dir, JournalOptions::default()).unwrap().close().unwrap();
-    assert!(!fake.exists());
+    let before = dir_image(&dir);
+    assert!(matches!(Journal::open(&dir, JournalOptions::default()), Err(ReplayLogError::Corrupt { .. })));
+    assert_eq!(dir_image(&dir), before);
+    std::fs::remove_file(&fake).unwrap();
+    // The leftover of an interrupted creation (zeroed or garbage) is tail: moved to backup/.
+    let leftover = dir.join(format!("{:020}.seg.tmp", 1));
+    std::fs::write(&leftover, vec![0xEE; 1000]).unwrap();
+    let abs = JournalOptions::default().recovery(replaylog::Recovery::Absolute);
+    assert!(matches!(Journal::open(&dir, abs), Err(ReplayLogError::BadTail { .. })));
+    let j = Journal::open(&dir, JournalOptions::default()).unwrap();
+    assert_eq!(j.recovery().unwrap().moved_segments, vec![leftover.clone()]);
+    j.close().unwrap();
+    assert!(!leftover.exists());
     assert_eq!(std::fs::read_dir(dir.join("backup")).unwrap().count(), 1);
     // A ring opened as a journal directory, and a journal segment opened as a ring.
     assert!(matches!(Journal::open(&ring, JournalOptions::default()), Err(ReplayLogError::HeaderMismatch { .. })));

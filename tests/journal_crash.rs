@@ -406,9 +406,10 @@ fn sigkill_loop_long() {
 }
 
 /// Regression, found by the power-loss simulation: the power failed during the fdatasync that
-/// creates a new segment; its first page was torn (3584 of 4096 bytes), and open refused the
-/// journal as corrupt because the new segment's initial watermark "claimed" 4096 bytes. A segment
-/// whose creation did not complete holds no acknowledged frame: it is tail.
+/// creates a new segment; its first page was torn, and open refused the journal as corrupt
+/// because the new segment's initial watermark "claimed" its page. Segments are now created as
+/// `NAME.seg.tmp` and renamed into place once durable; an interrupted creation leaves a leftover
+/// that recovery moves to backup/ (this seed's cuts include such leftovers).
 #[test]
 fn regression_torn_segment_creation_is_tail_not_corrupt() {
     assert_eq!(power_loss_scenario(1_048_581, 13), (13, 2));

@@ -45,7 +45,7 @@ pub(crate) fn cut(storage: &dyn Storage, scan: &Scan) -> Result<Option<CutReport
         Verdict::TornTail { index: Some(i), valid_end } => {
             (*i, Some(*valid_end), "torn tail after the durable watermark")
         }
-        Verdict::TornTail { index: None, .. } => (0, None, "no segment was ever made durable"),
+        Verdict::TornTail { index: None, .. } => (scan.segs.len(), None, "interrupted segment creation"),
         Verdict::Corrupt { keep, truncate_at, .. } => (*keep, *truncate_at, "corruption (explicit repair)"),
     };
     let dir = &scan.dir;
@@ -84,6 +84,13 @@ pub(crate) fn cut(storage: &dyn Storage, scan: &Scan) -> Result<Option<CutReport
         let to = backup_dir.join(name);
         storage.rename(&seg.path, &to).map_err(|e| io("rename", &seg.path, e))?;
         report.moved_segments.push(seg.path.clone());
+        report.backups.push(to);
+    }
+    for left in &scan.leftovers {
+        let name = left.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let to = backup_dir.join(format!("{name}.{stamp}.moved"));
+        storage.rename(left, &to).map_err(|e| io("rename", left, e))?;
+        report.moved_segments.push(left.clone());
         report.backups.push(to);
     }
     storage.sync_dir(&backup_dir).map_err(|e| io("fsync directory", &backup_dir, e))?;

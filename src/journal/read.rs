@@ -158,8 +158,11 @@ impl ReadOnlyJournal {
         let segs = &self.scan.segs[..intact];
         let problem = match &self.scan.verdict {
             Verdict::Clean => None,
-            Verdict::TornTail { index, valid_end } => {
-                Some(Problem::BadTail { segment: self.scan.segs[index.unwrap_or(0)].number, valid_bytes: *valid_end })
+            Verdict::TornTail { index: Some(i), valid_end } => {
+                Some(Problem::BadTail { segment: self.scan.segs[*i].number, valid_bytes: *valid_end })
+            }
+            Verdict::TornTail { index: None, .. } => {
+                Some(Problem::BadTail { segment: self.scan.segs.last().map_or(0, |s| s.number + 1), valid_bytes: 0 })
             }
             Verdict::Corrupt { segment, offset, reason, .. } => {
                 Some(Problem::Corrupt { segment: *segment, offset: *offset, reason: reason.clone() })

@@ -67,6 +67,8 @@ pub(crate) enum Verdict {
 pub(crate) struct Scan {
     pub dir: PathBuf,
     pub segs: Vec<SegInfo>,
+    /// `.seg.tmp` files: segment creations a crash interrupted before the rename.
+    pub leftovers: Vec<PathBuf>,
     pub verdict: Verdict,
 }
 
@@ -81,7 +83,7 @@ impl Scan {
     pub fn intact_segments(&self) -> usize {
         match &self.verdict {
             Verdict::Clean => self.segs.len(),
-            Verdict::TornTail { index, .. } => index.map_or(0, |i| i + 1),
+            Verdict::TornTail { .. } => self.segs.len(),
             Verdict::Corrupt { keep, truncate_at, .. } => keep + usize::from(truncate_at.is_some()),
         }
     }
@@ -90,9 +92,14 @@ impl Scan {
     pub fn problem(&self) -> Option<ReplayLogError> {
         match &self.verdict {
             Verdict::Clean => None,
-            Verdict::TornTail { index, valid_end } => {
-                let seg = &self.segs[index.unwrap_or(0)];
+            Verdict::TornTail { index: Some(i), valid_end } => {
+                let seg = &self.segs[*i];
                 Some(ReplayLogError::BadTail { path: seg.path.clone(), segment: seg.number, valid_bytes: *valid_end })
+            }
+            Verdict::TornTail { index: None, .. } => {
+                let path = self.leftovers.first().cloned().unwrap_or_else(|| self.dir.clone());
+                let segment = self.segs.last().map_or(0, |s| s.number + 1);
+                Some(ReplayLogError::BadTail { path, segment, valid_bytes: 0 })
             }
             Verdict::Corrupt { segment, offset, reason, .. } => Some(ReplayLogError::Corrupt {
                 path: self.dir.join(segment_name(*segment)),
@@ -103,14 +110,21 @@ impl Scan {
     }
 }
 
-/// Lists the segments of `dir`, refusing any entry that is not ours (nothing is changed).
-pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+/// Suffix of a segment being created (renamed to the segment name once its first page is durable).
+pub(crate) const CREATING_SUFFIX: &str = ".tmp";
+
+/// Lists the segments of `dir` and the leftovers of interrupted segment creations, refusing any
+/// entry that is not ours (nothing is changed).
+pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>)> {
     let names = storage.list(dir).map_err(|e| ReplayLogError::io("read directory", dir, e))?;
     let mut segs = Vec::new();
+    let mut leftovers = Vec::new();
     for name in names {
         let path = dir.join(&name);
         if let Some(n) = parse_segment_name(&name) {
             segs.push((n, path));
+        } else if name.strip_suffix(CREATING_SUFFIX).and_then(parse_segment_name).is_some() {
+            leftovers.push(path);
         } else if name == BACKUP_DIR && matches!(storage.stat(&path), Ok(Kind::Dir)) {
             continue;
         } else {
@@ -123,7 +137,8 @@ pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<(u6
         }
     }
     segs.sort();
-    Ok(segs)
+    leftovers.sort();
+    Ok((segs, leftovers))
 }
 
 /// Reads and checks one segment file. `expected_first_lsn` is the LSN the previous segment ends
@@ -214,7 +229,8 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
 /// Scans a whole directory (read-only) and judges it.
 pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
     let mut segs = Vec::new();
-    for (n, path) in list_segments(storage, dir)? {
+    let (names, leftovers) = list_segments(storage, dir)?;
+    for (n, path) in names {
         let seg = scan_segment(storage, n, &path)?;
         // A segment-named file that holds more than an interrupted creation but does not even
         // start with our magic is somebody else's file: not ours to judge or cut.
@@ -227,33 +243,24 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
         }
         segs.push(seg);
     }
-    let verdict = judge(&segs);
-    Ok(Scan { dir: dir.to_path_buf(), segs, verdict })
+    let verdict = judge(&segs, !leftovers.is_empty());
+    Ok(Scan { dir: dir.to_path_buf(), segs, leftovers, verdict })
 }
 
 fn corrupt(seg: &SegInfo, offset: u64, reason: String, keep: usize, truncate_at: Option<u64>) -> Verdict {
     Verdict::Corrupt { segment: seg.number, offset, reason, keep, truncate_at }
 }
 
-/// The verdict (see the module docs and docs/FORMAT.md "Journal recovery").
-pub(crate) fn judge(segs: &[SegInfo]) -> Verdict {
-    // The segment holding the durable watermark: the newest whose creation completed (header,
-    // watermark and the whole first page present). A newer one can only be a roll or a creation
-    // that the power cut interrupted: it holds no acknowledged frame, so it is tail.
-    let Some(wm) = segs.iter().rposition(|s| s.header.is_ok() && s.watermark.is_some() && s.len >= DATA_OFFSET) else {
-        // No durable segment at all. If no file could hold a frame, creation was interrupted:
-        // nothing was ever acknowledged, so it is all tail.
-        return match segs.first() {
-            None => Verdict::Clean,
-            Some(_) if segs.iter().all(|s| s.len <= DATA_OFFSET) => Verdict::TornTail { index: None, valid_end: 0 },
-            Some(first) => {
-                let reason = first.header.clone().err().unwrap_or_else(|| "no valid watermark".into());
-                corrupt(first, 0, reason, 0, None)
-            }
-        };
+/// The verdict (see docs/FORMAT.md "Recovery"). Segments are created under a temporary name
+/// and renamed into place only once their first page is durable, so every `.seg` file is whole
+/// at birth: any damage to one is judged against its durable watermark, and only `.seg.tmp`
+/// leftovers of an interrupted creation are tail as a whole.
+pub(crate) fn judge(segs: &[SegInfo], leftovers: bool) -> Verdict {
+    let Some(last) = segs.len().checked_sub(1) else {
+        return if leftovers { Verdict::TornTail { index: None, valid_end: 0 } } else { Verdict::Clean };
     };
     let mut expected_lsn: Option<u64> = None;
-    for (i, seg) in segs[..=wm].iter().enumerate() {
+    for (i, seg) in segs.iter().enumerate() {
         if i > 0 && seg.number != segs[i - 1].number + 1 {
             let missing = SegInfo { number: segs[i - 1].number + 1, ..seg.clone() };
             return corrupt(&missing, 0, "segment file missing".into(), i, None);
@@ -273,32 +280,26 @@ pub(crate) fn judge(segs: &[SegInfo]) -> Verdict {
         };
         let durable = w.valid_bytes.get();
         let frame_reason = || seg.fault.map_or("invalid frame".to_string(), |(_, f)| f.to_string());
-        if seg.len < durable {
+        if seg.len < durable.max(DATA_OFFSET) {
             let reason = format!("file of {} bytes is shorter than its durable watermark {durable}", seg.len);
-            return corrupt(seg, seg.len, reason, i, Some(seg.valid_end.min(seg.len)));
+            let keep = (seg.len >= DATA_OFFSET).then_some(seg.valid_end);
+            return corrupt(seg, seg.len, reason, i, keep);
         }
         if seg.valid_end < durable {
             return corrupt(seg, seg.valid_end, frame_reason(), i, Some(seg.valid_end));
         }
-        if i < wm && (w.sealed.get() != 1 || seg.valid_end != seg.len || durable != seg.len) {
+        if i < last && (w.sealed.get() != 1 || seg.valid_end != seg.len || durable != seg.len) {
             let reason = "a segment before the newest is not sealed at its end".to_string();
             return corrupt(seg, durable.min(seg.valid_end), reason, i, Some(durable.min(seg.valid_end)));
         }
         expected_lsn = Some(seg.next_lsn);
     }
-    // A later segment can be tail only if it holds nothing but its interrupted creation: frames
-    // are written only after a segment's creation is durable, so a later file with frames whose
-    // header or watermark is damaged is rot in acknowledged data.
-    if let Some((i, seg)) = segs.iter().enumerate().skip(wm + 1).find(|(_, s)| s.len > DATA_OFFSET) {
-        let reason = match &seg.header {
-            Err(r) => format!("{r}, in a segment that holds frames"),
-            Ok(_) => "no valid watermark, in a segment that holds frames".to_string(),
-        };
-        return corrupt(seg, 0, reason, i, None);
+    let newest = &segs[last];
+    if newest.valid_end < newest.len {
+        return Verdict::TornTail { index: Some(last), valid_end: newest.valid_end };
     }
-    let last = &segs[wm];
-    if last.valid_end < last.len || wm + 1 < segs.len() {
-        return Verdict::TornTail { index: Some(wm), valid_end: last.valid_end };
+    if leftovers {
+        return Verdict::TornTail { index: None, valid_end: 0 };
     }
     Verdict::Clean
 }

@@ -69,8 +69,10 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Creates segment `n` starting at `first_lsn`: header and first watermark, fdatasync, then the
-/// directory fsync, so the segment is durable before any frame is written to it.
+/// Creates segment `n` starting at `first_lsn`: header and first watermark written to
+/// `NAME.tmp`, fdatasync, renamed to `NAME`, directory fsync. So a segment file exists under its
+/// name only once its first page is durable, and it is durable (name included) before any frame
+/// is written to it. A crash in between leaves a `.tmp` leftover, which recovery moves to backup.
 fn create_segment(
     storage: &dyn Storage,
     dir: &Path,
@@ -78,16 +80,18 @@ fn create_segment(
     first_lsn: u64,
 ) -> Result<(PathBuf, Arc<dyn StorageFile>)> {
     let path = dir.join(segment_name(n));
-    let io = |op, e| ReplayLogError::io(op, &path, e);
-    let file = storage.open(&path, OpenMode::CreateNew).map_err(|e| io("create", e))?;
+    let tmp = dir.join(format!("{}{}", segment_name(n), scan::CREATING_SUFFIX));
+    let io = |op, p: &Path, e| ReplayLogError::io(op, p, e);
+    let file = storage.open(&tmp, OpenMode::CreateNew).map_err(|e| io("create", &tmp, e))?;
     let mut head = vec![0u8; DATA_OFFSET as usize];
     head[..SEGMENT_HEADER_BYTES].copy_from_slice(SegmentHeader::new(n, first_lsn, now_ms()).as_bytes());
     let wm = Watermark::new(1, DATA_OFFSET, first_lsn, false);
     let off = WATERMARK_OFFSETS[0] as usize;
     head[off..off + WATERMARK_BYTES].copy_from_slice(wm.as_bytes());
-    file.write_at(&head, 0).map_err(|e| io("write", e))?;
-    file.sync_data().map_err(|e| io("fdatasync", e))?;
-    storage.sync_dir(dir).map_err(|e| ReplayLogError::io("fsync directory", dir, e))?;
+    file.write_at(&head, 0).map_err(|e| io("write", &tmp, e))?;
+    file.sync_data().map_err(|e| io("fdatasync", &tmp, e))?;
+    storage.rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
+    storage.sync_dir(dir).map_err(|e| io("fsync directory", dir, e))?;
     Ok((path, Arc::from(file)))
 }
 
