@@ -113,9 +113,12 @@ impl Scan {
 /// Suffix of a segment being created (renamed to the segment name once its first page is durable).
 pub(crate) const CREATING_SUFFIX: &str = ".tmp";
 
+/// Segments (number, path), sorted, and leftovers of interrupted creations.
+pub(crate) type Listing = (Vec<(u64, PathBuf)>, Vec<PathBuf>);
+
 /// Lists the segments of `dir` and the leftovers of interrupted segment creations, refusing any
 /// entry that is not ours (nothing is changed).
-pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>)> {
+pub(crate) fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Listing> {
     let names = storage.list(dir).map_err(|e| ReplayLogError::io("read directory", dir, e))?;
     let mut segs = Vec::new();
     let mut leftovers = Vec::new();
