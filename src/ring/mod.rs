@@ -4,7 +4,9 @@ mod evidence;
 mod log;
 mod open;
 mod options;
+mod reader;
 
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
+pub use reader::{RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt};

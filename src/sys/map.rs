@@ -36,6 +36,26 @@ impl Region {
         Ok(Region { raw, len, writable: true })
     }
 
+    /// Maps the first `len` bytes of `file` shared and read-only (readers in other processes,
+    /// inspection tools: the file cannot be modified through it).
+    pub fn map_read_only(file: &File, len: usize) -> std::io::Result<Region> {
+        let raw = MmapOptions::new().len(len).map_raw_read_only(file)?;
+        Ok(Region { raw, len, writable: false })
+    }
+
+    /// Copies `buf.len()` bytes at `off` into `buf`. Safe to race with a writer in another
+    /// process or thread: the copy may be torn, which callers detect by sequence number and
+    /// checksum (seqlock discipline).
+    #[inline]
+    pub fn copy_out(&self, off: usize, buf: &mut [u8]) {
+        self.check(off, buf.len());
+        // SAFETY: bounds checked; the source is inside the live mapping and the destination is a
+        // distinct Rust buffer, so they cannot overlap. A concurrent writer can only make the
+        // copied bytes inconsistent (detected by the caller), never make the copy leave the
+        // mapping.
+        unsafe { std::ptr::copy_nonoverlapping(self.raw.as_ptr().add(off), buf.as_mut_ptr(), buf.len()) }
+    }
+
     #[inline]
     fn check(&self, off: usize, len: usize) {
         assert!(

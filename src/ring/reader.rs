@@ -1,0 +1,371 @@
+//! Readers of a ring that another thread or process is writing: a read-only mapping, no lock,
+//! and the seqlock discipline (load the seq with Acquire, copy, re-check the seq, validate the
+//! checksum), so a half-written record is never returned.
+
+use std::fs::File;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::{Location, ReplayLogError, Result};
+use crate::format::layout::Layout;
+use crate::format::ring::*;
+use crate::format::window::{self, Run};
+use crate::ring::evidence::{self, ReplayFailureEvidence};
+use crate::ring::log::ReplayRecord;
+use crate::ring::open;
+use crate::sys::Region;
+
+/// One slot as a reader found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotRead {
+    /// A valid record.
+    Valid(RawRecord),
+    /// Not a record (never written, in progress, torn, damaged or misplaced).
+    Fault(SlotFault),
+    /// The writer changed the slot while it was being copied.
+    Changing,
+}
+
+/// A record as bytes, for tools that do not know the record type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Sequence number.
+    pub seq: u64,
+    /// Writer epoch that wrote it.
+    pub epoch: u32,
+    /// The record's bytes.
+    pub bytes: Vec<u8>,
+    /// Failure evidence, if any.
+    pub evidence: Option<ReplayFailureEvidence>,
+}
+
+/// A read-only view of a ring file of any record type.
+#[derive(Debug)]
+pub struct RawRing {
+    path: PathBuf,
+    _file: File,
+    region: Region,
+    geometry: Geometry,
+    header: RingHeader,
+    layout: Option<Layout>,
+}
+
+/// How every slot of a ring looks (for validation and inspection).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotCensus {
+    /// Valid slots.
+    pub valid: u64,
+    /// Never written.
+    pub never_written: u64,
+    /// Valid records carrying failure evidence.
+    pub with_evidence: u64,
+    /// Slots that are not valid records, by index.
+    pub bad: Vec<(u64, SlotFault)>,
+}
+
+impl RawRing {
+    /// Opens `path` read-only. The header is validated (foreign files are `HeaderMismatch`, and
+    /// nothing is ever written: the mapping is read-only).
+    pub fn open(path: impl AsRef<Path>) -> Result<RawRing> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| ReplayLogError::io("stat", path, e))?;
+        if meta.is_dir() {
+            return Err(ReplayLogError::io("open", path, std::io::Error::from_raw_os_error(nix::libc::EISDIR)));
+        }
+        if !meta.is_file() {
+            return Err(ReplayLogError::mismatch(path, "file type", "regular file", "not a regular file"));
+        }
+        let file = File::open(path).map_err(|e| ReplayLogError::io("open", path, e))?;
+        let (header, _) = open::read_header(&file, path)?;
+        let layout = open::read_layout(&file, path, &header)?;
+        let geometry = open::stored_geometry(path, &header)?;
+        let len = file.metadata().map_err(|e| ReplayLogError::io("stat", path, e))?.len();
+        if len != geometry.file_bytes {
+            return Err(ReplayLogError::mismatch(path, "file_bytes", geometry.file_bytes, len));
+        }
+        let size =
+            usize::try_from(len).map_err(|_| ReplayLogError::mismatch(path, "file_bytes", "addressable", len))?;
+        let region = Region::map_read_only(&file, size).map_err(|e| ReplayLogError::io("mmap", path, e))?;
+        Ok(RawRing { path: path.to_path_buf(), _file: file, region, geometry, header, layout })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Sizes and offsets.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+    /// The header.
+    pub fn header(&self) -> &RingHeader {
+        &self.header
+    }
+    /// The stored record layout, if any.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// The cursor hint (the writer's next seq), when not garbled.
+    pub fn cursor_hint(&self) -> Option<u64> {
+        for _ in 0..4 {
+            let next = self.region.load_u64((CURSOR_OFFSET + CURSOR_NEXT) as usize, Ordering::Acquire);
+            let check = self.region.load_u64((CURSOR_OFFSET + CURSOR_CHECK) as usize, Ordering::Acquire);
+            if let Some(n) = decode_cursor(next, check) {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// The current state copy: `(epoch, synced_next)`.
+    pub fn state(&self) -> Option<(u32, u64)> {
+        let mut best: Option<RingState> = None;
+        for off in STATE_OFFSETS {
+            let mut b = [0u8; STATE_BYTES];
+            self.region.copy_out(off as usize, &mut b);
+            if let Some(s) = RingState::decode(&b) {
+                if best.is_none_or(|x| s.generation.get() > x.generation.get()) {
+                    best = Some(s);
+                }
+            }
+        }
+        best.map(|s| (s.epoch.get(), s.synced_next.get()))
+    }
+
+    /// Reads slot `index` with the seqlock discipline into `buf` (resized to the slot stride).
+    pub fn read_slot_into(&self, index: u64, buf: &mut Vec<u8>) -> std::result::Result<SlotMeta, Option<SlotFault>> {
+        let g = &self.geometry;
+        let off = g.slot_offset(index) as usize;
+        buf.resize(g.slot_bytes as usize, 0);
+        let before = self.region.load_u64(off + SLOT_SEQ, Ordering::Acquire);
+        if before == SEQ_BUSY {
+            return Err(Some(SlotFault::Busy));
+        }
+        self.region.copy_out(off, buf);
+        fence(Ordering::Acquire);
+        let after = self.region.load_u64(off + SLOT_SEQ, Ordering::Relaxed);
+        if before != after || u64::from_le_bytes(buf[..8].try_into().unwrap()) != before {
+            return Err(None);
+        }
+        check_slot(g, index, buf).map_err(Some)
+    }
+
+    /// Reads slot `index`.
+    pub fn read_slot(&self, index: u64) -> SlotRead {
+        let mut buf = Vec::new();
+        match self.read_slot_into(index, &mut buf) {
+            Ok(meta) => SlotRead::Valid(self.decode(meta, &buf)),
+            Err(Some(f)) => SlotRead::Fault(f),
+            Err(None) => SlotRead::Changing,
+        }
+    }
+
+    fn decode(&self, meta: SlotMeta, slot: &[u8]) -> RawRecord {
+        let rb = self.geometry.record_bytes as usize;
+        let body = &slot[SLOT_HEADER_BYTES..];
+        let evidence = match meta.evidence_bytes {
+            0 => None,
+            n => evidence::decode(&body[rb..rb + n as usize]).map(|e| e.to_owned()),
+        };
+        RawRecord { seq: meta.seq, epoch: meta.epoch, bytes: body[..rb].to_vec(), evidence }
+    }
+
+    /// The live window as a writer opening the file now would recover it (read-only; with a
+    /// writer running, a snapshot that may already be moving on).
+    pub fn window(&self) -> Option<Run> {
+        let (epoch, synced) = self.state().unwrap_or((u32::MAX, 0));
+        let buf = std::cell::RefCell::new(Vec::new());
+        let cap = self.geometry.capacity_slots;
+        window::recover(cap, synced, |i| {
+            self.read_slot_into(i, &mut buf.borrow_mut()).ok().filter(|m| m.epoch <= epoch)
+        })
+    }
+
+    /// Validates every slot (read-only).
+    pub fn census(&self) -> SlotCensus {
+        let mut c = SlotCensus::default();
+        let mut buf = Vec::new();
+        for i in 0..self.geometry.capacity_slots {
+            match self.read_slot_into(i, &mut buf) {
+                Ok(m) => {
+                    c.valid += 1;
+                    c.with_evidence += u64::from(m.evidence_bytes > 0);
+                }
+                Err(Some(SlotFault::NeverWritten)) => c.never_written += 1,
+                Err(Some(f)) => c.bad.push((i, f)),
+                Err(None) => c.bad.push((i, SlotFault::Busy)),
+            }
+        }
+        c
+    }
+
+    /// The records of the live window, oldest first. A slot that fails validation inside the
+    /// window ends it with a `Corrupt` error (after the records before it were returned).
+    pub fn records(&self) -> Result<Vec<RawRecord>> {
+        let Some(run) = self.window() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for seq in run.first..=run.last {
+            let index = self.geometry.index_of(seq);
+            match self.read_slot_into(index, &mut buf) {
+                Ok(m) if m.seq == seq => out.push(self.decode(m, &buf)),
+                other => {
+                    let reason = match other {
+                        Ok(m) => format!("holds seq {} (overwritten while reading)", m.seq),
+                        Err(Some(f)) => f.describe().to_string(),
+                        Err(None) => "changed while reading".to_string(),
+                    };
+                    return Err(ReplayLogError::Corrupt {
+                        path: self.path.clone(),
+                        location: Location::RingSlot { index, seq },
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`RingReader::poll`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReadOutcome<T> {
+    /// The next record.
+    Record(ReplayRecord<T>),
+    /// Nothing new has been published yet.
+    Pending,
+    /// The writer overwrote records before they were read: `missed` seqs were skipped and
+    /// reading resumes at `resumed_at` (the oldest record still safe to read).
+    Lapped {
+        /// How many seqs were never returned.
+        missed: u64,
+        /// The next seq the reader will return.
+        resumed_at: u64,
+    },
+}
+
+/// Where a new reader starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest live record.
+    Oldest,
+    /// Only records published after opening.
+    Newest,
+    /// A given seq.
+    Seq(u64),
+}
+
+/// Follows a ring, typically one a writer in another thread or process is appending to.
+#[derive(Debug)]
+pub struct RingReader<T> {
+    ring: RawRing,
+    next: u64,
+    buf: Vec<u8>,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
+    /// Opens a reader at the oldest live record.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_at(path, StartAt::Oldest)
+    }
+
+    /// Opens a reader at `start`. The file must hold records of `T`'s size.
+    pub fn open_at(path: impl AsRef<Path>, start: StartAt) -> Result<Self> {
+        let ring = RawRing::open(path)?;
+        let rb = ring.geometry.record_bytes as usize;
+        if rb != size_of::<T>() {
+            return Err(ReplayLogError::mismatch(ring.path.clone(), "record_bytes", size_of::<T>(), rb));
+        }
+        let window = ring.window();
+        let next = match start {
+            StartAt::Oldest => window.map_or(0, |w| w.first),
+            StartAt::Newest => window.map_or(0, |w| w.last + 1).max(ring.cursor_hint().unwrap_or(0)),
+            StartAt::Seq(s) => s,
+        };
+        Ok(RingReader { ring, next, buf: Vec::new(), _record: PhantomData })
+    }
+
+    /// The seq the next record returned will have.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// The ring underneath.
+    pub fn ring(&self) -> &RawRing {
+        &self.ring
+    }
+
+    /// Checks for the next record without blocking.
+    pub fn poll(&mut self) -> Result<ReadOutcome<T>> {
+        let g = self.ring.geometry;
+        for _ in 0..64 {
+            let index = g.index_of(self.next);
+            match self.ring.read_slot_into(index, &mut self.buf) {
+                Ok(m) if m.seq == self.next => {
+                    let raw = self.ring.decode(m, &self.buf);
+                    let record = T::read_from_bytes(&raw.bytes).expect("record size checked at open");
+                    self.next += 1;
+                    return Ok(ReadOutcome::Record(ReplayRecord { seq: raw.seq, record, evidence: raw.evidence }));
+                }
+                // An older lap: the writer has not reached this seq yet.
+                Ok(m) if m.seq < self.next => return Ok(ReadOutcome::Pending),
+                Ok(m) => {
+                    // A later lap already overwrote this seq. The writer is at least one past
+                    // what we found; the slot of (writer - capacity) may be being overwritten
+                    // now, so resume one after it.
+                    let writer = self.ring.cursor_hint().unwrap_or(0).max(m.seq + 1);
+                    let resume = (writer + 1).saturating_sub(g.capacity_slots).max(self.next + 1);
+                    let missed = resume - self.next;
+                    self.next = resume;
+                    return Ok(ReadOutcome::Lapped { missed, resumed_at: resume });
+                }
+                Err(None) => continue, // changed while copying: read again
+                Err(Some(SlotFault::NeverWritten | SlotFault::Busy)) => return Ok(ReadOutcome::Pending),
+                Err(Some(fault)) => {
+                    // A stable slot that is not a record: a torn write by a writer that died
+                    // (the next writer rewrites it) — unless it claims our seq.
+                    let word = u64::from_le_bytes(self.buf[..8].try_into().unwrap());
+                    if word == self.next && fault != SlotFault::Misplaced {
+                        return Err(ReplayLogError::Corrupt {
+                            path: self.ring.path.clone(),
+                            location: Location::RingSlot { index, seq: self.next },
+                            reason: fault.describe().to_string(),
+                        });
+                    }
+                    return Ok(ReadOutcome::Pending);
+                }
+            }
+        }
+        Ok(ReadOutcome::Pending)
+    }
+
+    /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout. Polls
+    /// with a short backoff (spin, then yield, then sleeps of at most 1 ms).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<ReadOutcome<T>> {
+        let deadline = Instant::now() + timeout;
+        let mut round = 0u32;
+        loop {
+            match self.poll()? {
+                ReadOutcome::Pending => {}
+                other => return Ok(other),
+            }
+            if Instant::now() >= deadline {
+                return Ok(ReadOutcome::Pending);
+            }
+            round += 1;
+            if round < 64 {
+                std::hint::spin_loop();
+            } else if round < 128 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200).min(deadline.saturating_duration_since(Instant::now())));
+            }
+        }
+    }
+}
