@@ -8,6 +8,18 @@
 //! free and the `sync` figures mean nothing). Byte throughput counts entry payload only (no
 //! length prefixes, frame headers or watermarks).
 //!
+//! Groups, in the order they run (the fdatasync-bound ones first: the async group pushes
+//! gigabytes through segment rolls and deletes them again, which leaves fdatasync latency erratic
+//! for a while afterwards):
+//!
+//! * `sync/<variant>/<size>` — cost of one durable append:
+//!   * `raw_fdatasync` — the sync limit: one `write_all` of length prefix + entry, then
+//!     `sync_data`, on one growing file.
+//!   * `journal` — `Journal` in `SyncMode::Sync`: the frame is written and fdatasynced, then the
+//!     durable watermark is written and fdatasynced. journal / raw is the price of the watermark.
+//! * `group_commit/<threads>` — 1, 2, 4 and 8 threads share one `Arc<Journal>` in
+//!   `SyncMode::Sync`, each writing 64 B entries as fast as it can. One iteration is one entry
+//!   per thread, so the time is wall time per round and the throughput is aggregate entries/s.
 //! * `async/<variant>/<size>` — cost of one buffered append; nothing is made durable on purpose:
 //!   * `raw_bufwriter` — the async limit: a `BufWriter<File>` with a 256 KiB buffer (the
 //!     journal's own flush threshold) appending a 4-byte length prefix and the entry. No
@@ -18,14 +30,6 @@
 //!
 //!   Either target is closed, deleted and replaced by a fresh one after 128 MiB, outside the
 //!   measurement, so disk use stays bounded whatever the iteration count.
-//! * `sync/<variant>/<size>` — cost of one durable append:
-//!   * `raw_fdatasync` — the sync limit: one `write_all` of length prefix + entry, then
-//!     `sync_data`.
-//!   * `journal` — `Journal` in `SyncMode::Sync`: the frame is written and fdatasynced, then the
-//!     durable watermark is written and fdatasynced. journal / raw is the price of the watermark.
-//! * `group_commit/<threads>` — 1, 2, 4 and 8 threads share one `Arc<Journal>` in
-//!   `SyncMode::Sync`, each writing 64 B entries as fast as it can. One iteration is one entry
-//!   per thread, so the time is wall time per round and the throughput is aggregate entries/s.
 //! * `interval/64B` — cost of one 64 B `write` with `SyncMode::Interval(10)`, while the
 //!   background flusher makes everything durable every 10 ms (replaced after 128 MiB as above).
 //!
@@ -35,7 +39,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -226,9 +230,9 @@ fn bench_async(c: &mut Criterion) {
 
 fn bench_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("sync");
-    // Every iteration is one or two fdatasyncs (0.5-2 ms here): few samples, short measurement.
-    group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1500));
+    // Every iteration is one or two fdatasyncs (0.2-2 ms here): bounded samples and measurement time.
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(3));
     for (size, label) in SIZES {
         let data = entry(size);
         group.throughput(Throughput::Bytes(size as u64));
@@ -264,8 +268,8 @@ fn bench_sync(c: &mut Criterion) {
 
 fn bench_group_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("group_commit");
-    group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(2500));
     let data: Arc<[u8]> = entry(SMALL_ENTRY).into();
     for threads in GROUP_THREADS {
         group.throughput(Throughput::Elements(threads as u64));
@@ -315,5 +319,6 @@ fn bench_interval(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_async, bench_sync, bench_group_commit, bench_interval);
+// fdatasync-bound groups first (see the module comment).
+criterion_group!(benches, bench_sync, bench_group_commit, bench_async, bench_interval);
 criterion_main!(benches);

@@ -45,5 +45,5 @@ pub use ring::{
     EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord, RingIter,
     RingLog, RingOptions,
 };
-pub use ring::{RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt};
+pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
 pub use zerocopy;

@@ -52,6 +52,7 @@ fn code_constants() -> BTreeMap<&'static str, String> {
         ("WATERMARK_BYTES", n(j::WATERMARK_BYTES as u64)),
         ("DATA_OFFSET", n(j::DATA_OFFSET)),
         ("FRAME_HEADER_BYTES", n(j::FRAME_HEADER_BYTES as u64)),
+        ("FRAME_CRC_START", n(j::FRAME_CRC_START as u64)),
         ("FRAME_BODY_MAX", n(j::FRAME_BODY_MAX as u64)),
         ("KIND_ENTRY", n(j::KIND_ENTRY as u64)),
         ("KIND_SNAPSHOT", n(j::KIND_SNAPSHOT as u64)),

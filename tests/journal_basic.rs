@@ -289,7 +289,7 @@ fn validate_reports_torn_corrupt_and_truncated_files() {
     // Corrupt: a flipped byte inside the sealed segment.
     let pristine0 = std::fs::read(&seg0).unwrap();
     let mut flipped = pristine0.clone();
-    flipped[4096 + 4] ^= 0x40; // the first frame's kind byte
+    flipped[4096 + 4] ^= 0x40; // the first frame's length
     std::fs::write(&seg0, &flipped).unwrap();
     let v = validate(&dir).unwrap();
     assert!(matches!(v.problem, Some(Problem::Corrupt { segment: 0, offset: 4096, .. })), "{v:?}");
@@ -516,4 +516,41 @@ fn bad_options_and_oversized_entries_are_rejected() {
     assert!(matches!(j.write(&huge), Err(ReplayLogError::EntryTooLarge { .. })));
     assert_eq!(j.write(b"still fine").unwrap(), Lsn(1));
     j.close().unwrap();
+}
+
+#[test]
+fn write_batch_is_contiguous_under_concurrent_writers() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    let j = Arc::new(Journal::open(&dir, JournalOptions::default().sync(SyncMode::Async)).unwrap());
+    let threads: Vec<_> = (0..2u8)
+        .map(|t| {
+            let j = j.clone();
+            std::thread::spawn(move || {
+                let mut ranges = Vec::new();
+                for b in 0..20u8 {
+                    let entries: Vec<Vec<u8>> = (0..500u16).map(|i| vec![t, b, (i >> 8) as u8, i as u8]).collect();
+                    let refs: Vec<&[u8]> = entries.iter().map(|e| e.as_slice()).collect();
+                    let (first, last) = j.write_batch(&refs).unwrap().unwrap();
+                    assert_eq!(last.0 - first.0, 499);
+                    ranges.push((first.0, t, b));
+                }
+                ranges
+            })
+        })
+        .collect();
+    let ranges: Vec<_> = threads.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    Arc::into_inner(j).unwrap().close().unwrap();
+    let items = all_items(&dir);
+    for (first, t, b) in ranges {
+        for i in 0..500u64 {
+            let data = &items[(first + i - 1) as usize].2;
+            assert_eq!(data, &vec![t, b, (i >> 8) as u8, i as u8], "batch ({t},{b}) interleaved at lsn {}", first + i);
+        }
+    }
+    assert_eq!(JournalOptions::default().sync, SyncMode::Sync);
+    assert!(matches!(
+        Journal::open(tmp.path().join("k"), JournalOptions::default()).unwrap().write_batch(&[]),
+        Ok(None)
+    ));
 }

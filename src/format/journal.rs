@@ -6,8 +6,8 @@
 //! 1024   watermark copy 1 (32 bytes in its own sector)
 //! 4096   frames, back to back
 //! ```
-//! Frame: `u32 body_len | u8 kind | u8 flags | u16 reserved | u64 lsn | u32 raw_len | u32 crc | body`,
-//! the CRC over the 20 header bytes before it and the body.
+//! Frame: `u32 crc | u32 body_len | u8 kind | u8 flags | u16 reserved | u64 lsn | u32 raw_len | body`,
+//! the CRC over everything after it.
 
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -129,10 +129,13 @@ impl Watermark {
     }
 }
 
-/// The frame header.
+/// The frame header. The CRC comes first and covers everything after it (the rest of the header
+/// and the body) as one contiguous range, so the writer checksums the frame where it built it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub struct FrameHeader {
+    /// CRC-32 of bytes 4 .. 24 + body_len.
+    pub crc: U32,
     /// Stored body length.
     pub body_len: U32,
     /// [`KIND_ENTRY`] or [`KIND_SNAPSHOT`].
@@ -145,27 +148,47 @@ pub struct FrameHeader {
     pub lsn: U64,
     /// Decompressed length (equals `body_len` when not compressed).
     pub raw_len: U32,
-    /// CRC-32 of header bytes 0..20, then the body.
-    pub crc: U32,
 }
 const _: () = assert!(size_of::<FrameHeader>() == FRAME_HEADER_BYTES);
-const _: () = assert!(std::mem::offset_of!(FrameHeader, crc) == 20);
+const _: () = assert!(std::mem::offset_of!(FrameHeader, crc) == 0);
+const _: () = assert!(std::mem::offset_of!(FrameHeader, lsn) == 12);
+
+/// Offset of the first checksummed byte of a frame.
+pub const FRAME_CRC_START: usize = 4;
 
 impl FrameHeader {
     /// Header for `body` with the CRC filled in.
     pub fn new(kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) -> Self {
         let mut h = FrameHeader {
+            crc: U32::ZERO,
             body_len: U32::new(body.len() as u32),
             kind,
             flags,
             reserved: U16::ZERO,
             lsn: U64::new(lsn),
             raw_len: U32::new(raw_len),
-            crc: U32::ZERO,
         };
-        h.crc = U32::new(crc32(&[&h.as_bytes()[..20], body]));
+        h.crc = U32::new(crc32(&[&h.as_bytes()[FRAME_CRC_START..], body]));
         h
     }
+}
+
+/// Appends a complete frame to `buf`: header, body, then one CRC over the contiguous range.
+pub fn encode_frame(buf: &mut Vec<u8>, kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) {
+    let start = buf.len();
+    let h = FrameHeader {
+        crc: U32::ZERO,
+        body_len: U32::new(body.len() as u32),
+        kind,
+        flags,
+        reserved: U16::ZERO,
+        lsn: U64::new(lsn),
+        raw_len: U32::new(raw_len),
+    };
+    buf.extend_from_slice(h.as_bytes());
+    buf.extend_from_slice(body);
+    let crc = crc32fast::hash(&buf[start + FRAME_CRC_START..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Why the bytes at some offset are not a valid next frame.
@@ -221,8 +244,11 @@ pub fn check_frame(bytes: &[u8], expected_lsn: u64) -> Result<(FrameHeader, usiz
     {
         return Err(FrameFault::BadHeader);
     }
-    let Some(body) = rest.get(..body_len as usize) else { return Err(FrameFault::TruncatedBody) };
-    if crc32(&[&h.as_bytes()[..20], body]) != h.crc.get() {
+    if rest.len() < body_len as usize {
+        return Err(FrameFault::TruncatedBody);
+    }
+    let end = FRAME_HEADER_BYTES + body_len as usize;
+    if crc32(&[&bytes[FRAME_CRC_START..end]]) != h.crc.get() {
         return Err(FrameFault::Checksum);
     }
     if h.lsn.get() != expected_lsn {
@@ -270,6 +296,12 @@ mod tests {
         assert_eq!(check_frame(&[0u8; 40], 7), Err(FrameFault::Zero));
         let mut bad = bytes.clone();
         bad[26] ^= 1;
+        assert_eq!(check_frame(&bad, 7), Err(FrameFault::Checksum));
+        let mut built = Vec::new();
+        encode_frame(&mut built, KIND_ENTRY, 0, 7, 5, body);
+        assert_eq!(built, bytes);
+        let mut bad = bytes.clone();
+        bad[0] ^= 1;
         assert_eq!(check_frame(&bad, 7), Err(FrameFault::Checksum));
     }
 }

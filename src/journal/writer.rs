@@ -214,21 +214,23 @@ impl Journal {
         Ok(Lsn(lsn))
     }
 
-    /// Appends several entries; returns the LSN of the first. One sync covers all of them in
-    /// `SyncMode::Sync`.
-    pub fn write_batch(&self, entries: &[&[u8]]) -> Result<Option<Lsn>> {
-        let mut first = None;
-        let mut last = None;
-        for e in entries {
-            let (st, lsn) = self.shared.append(KIND_ENTRY, e)?;
-            drop(st);
-            first.get_or_insert(lsn);
-            last = Some(lsn);
+    /// Appends several entries with consecutive LSNs (no other writer's entry lands between
+    /// them); returns the first and last LSN, `None` for an empty batch. One sync covers all of
+    /// them in `SyncMode::Sync`. Sizes are checked before anything is appended.
+    pub fn write_batch(&self, entries: &[&[u8]]) -> Result<Option<(Lsn, Lsn)>> {
+        let encoded = entries.iter().map(|e| self.shared.encode(e)).collect::<Result<Vec<_>>>()?;
+        let mut st = self.shared.lock_open()?;
+        self.shared.check_writable(&st)?;
+        let mut range = None;
+        for ((body, flags), raw) in encoded.iter().zip(entries) {
+            let (next, lsn) = self.shared.push(st, KIND_ENTRY, body, *flags, raw.len())?;
+            st = next;
+            range = Some((range.map_or(lsn, |(first, _)| first), lsn));
         }
-        if let Some(lsn) = last {
-            self.shared.after_write(self.shared.lock(), lsn)?;
+        if let Some((_, last)) = range {
+            self.shared.after_write(st, last)?;
         }
-        Ok(first.map(Lsn))
+        Ok(range.map(|(a, b)| (Lsn(a), Lsn(b))))
     }
 
     /// Makes every entry written so far durable (fdatasync, then the watermark, fdatasync).
@@ -324,37 +326,51 @@ impl Shared {
         err
     }
 
-    /// Encodes and buffers one frame (rolling first if the segment is full).
-    fn append(&self, kind: u8, data: &[u8]) -> Result<(MutexGuard<'_, State>, u64)> {
+    /// Compresses an entry when worthwhile (outside the lock).
+    fn encode<'d>(&self, data: &'d [u8]) -> Result<(std::borrow::Cow<'d, [u8]>, u8)> {
         if data.len() > FRAME_BODY_MAX as usize {
             return Err(ReplayLogError::EntryTooLarge { bytes: data.len(), max: FRAME_BODY_MAX as usize });
         }
-        let compressed = match self.opts.compress_min_bytes {
-            Some(min) if data.len() >= min as usize => {
-                Some(lz4_flex::block::compress(data)).filter(|c| c.len() < data.len())
+        if let Some(min) = self.opts.compress_min_bytes {
+            if data.len() >= min as usize {
+                let c = lz4_flex::block::compress(data);
+                if c.len() < data.len() {
+                    return Ok((std::borrow::Cow::Owned(c), FRAME_FLAG_LZ4));
+                }
             }
-            _ => None,
-        };
-        let (body, flags) = match &compressed {
-            Some(c) => (c.as_slice(), FRAME_FLAG_LZ4),
-            None => (data, 0),
-        };
-        let mut st = self.lock_open()?;
-        self.check_writable(&st)?;
+        }
+        Ok((std::borrow::Cow::Borrowed(data), 0))
+    }
+
+    /// Buffers one encoded frame (rolling first if the segment is full); returns its LSN.
+    fn push<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        kind: u8,
+        body: &[u8],
+        flags: u8,
+        raw_len: usize,
+    ) -> Result<(MutexGuard<'a, State>, u64)> {
         let frame_len = (FRAME_HEADER_BYTES + body.len()) as u64;
         let end = st.written + st.buf.len() as u64;
         if end > DATA_OFFSET && end + frame_len > self.opts.segment_bytes_max {
             st = self.roll(st)?;
         }
         let lsn = st.next_lsn;
-        let header = FrameHeader::new(kind, flags, lsn, data.len() as u32, body);
-        st.buf.extend_from_slice(header.as_bytes());
-        st.buf.extend_from_slice(body);
+        encode_frame(&mut st.buf, kind, flags, lsn, raw_len as u32, body);
         st.next_lsn += 1;
         if st.buf.len() >= FLUSH_BYTES {
             self.flush_buf(&mut st)?;
         }
         Ok((st, lsn))
+    }
+
+    /// Encodes and buffers one frame.
+    fn append(&self, kind: u8, data: &[u8]) -> Result<(MutexGuard<'_, State>, u64)> {
+        let (body, flags) = self.encode(data)?;
+        let st = self.lock_open()?;
+        self.check_writable(&st)?;
+        self.push(st, kind, &body, flags, data.len())
     }
 
     fn after_write<'a>(&'a self, st: MutexGuard<'a, State>, lsn: u64) -> Result<()> {

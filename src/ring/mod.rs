@@ -9,4 +9,4 @@ mod reader;
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
-pub use reader::{RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt};
+pub use reader::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};

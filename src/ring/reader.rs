@@ -16,6 +16,9 @@ use crate::format::ring::*;
 use crate::format::window::{self, Run};
 use crate::ring::evidence::{self, ReplayFailureEvidence};
 use crate::ring::log::ReplayRecord;
+
+/// What [`RingReader::poll`] returns.
+pub type TypedOutcome<T> = ReadOutcome<ReplayRecord<T>>;
 use crate::ring::open;
 use crate::sys::Region;
 
@@ -232,11 +235,11 @@ impl RawRing {
     }
 }
 
-/// What [`RingReader::poll`] found.
+/// What a reader's `poll` found.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ReadOutcome<T> {
-    /// The next record.
-    Record(ReplayRecord<T>),
+pub enum ReadOutcome<R> {
+    /// The next record (a [`ReplayRecord`] for [`RingReader`], a [`RawRecord`] for [`RawReader`]).
+    Record(R),
     /// Nothing new has been published yet.
     Pending,
     /// The writer overwrote records before they were read: `missed` seqs were skipped and
@@ -260,35 +263,29 @@ pub enum StartAt {
     Seq(u64),
 }
 
-/// Follows a ring, typically one a writer in another thread or process is appending to.
+/// Follows a ring of any record type, returning records as bytes (tools, the archiver).
 #[derive(Debug)]
-pub struct RingReader<T> {
+pub struct RawReader {
     ring: RawRing,
     next: u64,
     buf: Vec<u8>,
-    _record: PhantomData<fn() -> T>,
 }
 
-impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
-    /// Opens a reader at the oldest live record.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_at(path, StartAt::Oldest)
-    }
-
-    /// Opens a reader at `start`. The file must hold records of `T`'s size.
+impl RawReader {
+    /// Opens a reader at `start`.
     pub fn open_at(path: impl AsRef<Path>, start: StartAt) -> Result<Self> {
         let ring = RawRing::open(path)?;
-        let rb = ring.geometry.record_bytes as usize;
-        if rb != size_of::<T>() {
-            return Err(ReplayLogError::mismatch(ring.path.clone(), "record_bytes", size_of::<T>(), rb));
-        }
-        let window = ring.window();
+        Ok(Self::new(ring, start))
+    }
+
+    /// A reader over an already open ring.
+    pub fn new(ring: RawRing, start: StartAt) -> Self {
         let next = match start {
-            StartAt::Oldest => window.map_or(0, |w| w.first),
-            StartAt::Newest => window.map_or(0, |w| w.last + 1).max(ring.cursor_hint().unwrap_or(0)),
+            StartAt::Oldest => ring.window().map_or(0, |w| w.first),
+            StartAt::Newest => ring.window().map_or(0, |w| w.last + 1).max(ring.cursor_hint().unwrap_or(0)),
             StartAt::Seq(s) => s,
         };
-        Ok(RingReader { ring, next, buf: Vec::new(), _record: PhantomData })
+        RawReader { ring, next, buf: Vec::new() }
     }
 
     /// The seq the next record returned will have.
@@ -302,16 +299,15 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
     }
 
     /// Checks for the next record without blocking.
-    pub fn poll(&mut self) -> Result<ReadOutcome<T>> {
+    pub fn poll(&mut self) -> Result<ReadOutcome<RawRecord>> {
         let g = self.ring.geometry;
         for _ in 0..64 {
             let index = g.index_of(self.next);
             match self.ring.read_slot_into(index, &mut self.buf) {
                 Ok(m) if m.seq == self.next => {
                     let raw = self.ring.decode(m, &self.buf);
-                    let record = T::read_from_bytes(&raw.bytes).expect("record size checked at open");
                     self.next += 1;
-                    return Ok(ReadOutcome::Record(ReplayRecord { seq: raw.seq, record, evidence: raw.evidence }));
+                    return Ok(ReadOutcome::Record(raw));
                 }
                 // An older lap: the writer has not reached this seq yet.
                 Ok(m) if m.seq < self.next => return Ok(ReadOutcome::Pending),
@@ -346,8 +342,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
     }
 
     /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout. Polls
-    /// with a short backoff (spin, then yield, then sleeps of at most 1 ms).
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<ReadOutcome<T>> {
+    /// with a short backoff (spin, then yield, then sleeps of at most 200 us).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<ReadOutcome<RawRecord>> {
         let deadline = Instant::now() + timeout;
         let mut round = 0u32;
         loop {
@@ -367,5 +363,60 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
                 std::thread::sleep(Duration::from_micros(200).min(deadline.saturating_duration_since(Instant::now())));
             }
         }
+    }
+}
+
+/// Follows a ring of `T`, typically one a writer in another thread or process is appending to.
+#[derive(Debug)]
+pub struct RingReader<T> {
+    raw: RawReader,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
+    /// Opens a reader at the oldest live record.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_at(path, StartAt::Oldest)
+    }
+
+    /// Opens a reader at `start`. The file must hold records of `T`'s size.
+    pub fn open_at(path: impl AsRef<Path>, start: StartAt) -> Result<Self> {
+        let ring = RawRing::open(path)?;
+        let rb = ring.geometry.record_bytes as usize;
+        if rb != size_of::<T>() {
+            return Err(ReplayLogError::mismatch(ring.path.clone(), "record_bytes", size_of::<T>(), rb));
+        }
+        Ok(RingReader { raw: RawReader::new(ring, start), _record: PhantomData })
+    }
+
+    /// The seq the next record returned will have.
+    pub fn position(&self) -> u64 {
+        self.raw.position()
+    }
+
+    /// The ring underneath.
+    pub fn ring(&self) -> &RawRing {
+        self.raw.ring()
+    }
+
+    fn typed(o: ReadOutcome<RawRecord>) -> TypedOutcome<T> {
+        match o {
+            ReadOutcome::Record(r) => {
+                let record = T::read_from_bytes(&r.bytes).expect("record size checked at open");
+                ReadOutcome::Record(ReplayRecord { seq: r.seq, record, evidence: r.evidence })
+            }
+            ReadOutcome::Pending => ReadOutcome::Pending,
+            ReadOutcome::Lapped { missed, resumed_at } => ReadOutcome::Lapped { missed, resumed_at },
+        }
+    }
+
+    /// Checks for the next record without blocking.
+    pub fn poll(&mut self) -> Result<TypedOutcome<T>> {
+        self.raw.poll().map(Self::typed)
+    }
+
+    /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<TypedOutcome<T>> {
+        self.raw.next_timeout(timeout).map(Self::typed)
     }
 }
