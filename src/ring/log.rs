@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -14,6 +14,7 @@ use crate::format::window::{self, Anchor};
 use crate::ring::evidence::{self, EvidenceRef, ReplayFailureEvidence};
 use crate::ring::open::{self, Request};
 use crate::ring::options::RingOptions;
+use crate::ring::seqlock::{self, SeqSlot};
 use crate::sys::{self, FileLock, Region};
 
 /// A record replayed with its sequence number and failure evidence.
@@ -404,8 +405,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         // Seqlock-style publish: mark busy, fill the slot and checksum what was written (one
         // contiguous range, hot in cache), then store the seq with Release so a reader that
         // observes the new seq observes the whole body.
-        self.region.store_u64(off + SLOT_SEQ, SEQ_BUSY, Ordering::Relaxed);
-        fence(Ordering::Release);
+        seqlock::begin_write(&mut SlotWord { region: &mut self.region, off: off + SLOT_SEQ });
         let slot = self.region.bytes_mut(off + SLOT_CRC, body_len - SLOT_CRC);
         let at = |o: usize| o - SLOT_CRC;
         slot[at(SLOT_CRC_START)..at(SLOT_HEADER_BYTES)].copy_from_slice(&tail);
@@ -418,7 +418,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         }
         let crc = crc32fast::hash(&slot[at(SLOT_CRC_START)..]);
         slot[..4].copy_from_slice(&crc.to_le_bytes());
-        self.region.store_u64(off + SLOT_SEQ, seq, Ordering::Release);
+        seqlock::end_write(&mut SlotWord { region: &mut self.region, off: off + SLOT_SEQ }, seq);
         self.next = seq + 1;
         self.epoch_first_pending = false;
         self.write_cursor();
@@ -558,5 +558,22 @@ impl<'a, T: FromBytes + IntoBytes + Immutable + KnownLayout> Iterator for RingIt
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = (self.end - self.seq) as usize;
         (0, Some(n))
+    }
+}
+
+/// The seq word of one slot of the writer's mapping.
+struct SlotWord<'a> {
+    region: &'a mut Region,
+    off: usize,
+}
+
+impl SeqSlot for SlotWord<'_> {
+    #[inline(always)]
+    fn load_seq(&self, order: Ordering) -> u64 {
+        self.region.load_u64(self.off, order)
+    }
+    #[inline(always)]
+    fn store_seq(&mut self, value: u64, order: Ordering) {
+        self.region.store_u64(self.off, value, order)
     }
 }

@@ -1,10 +1,12 @@
 //! Engine 1: the memory-mapped circular flight recorder.
 
-mod evidence;
+pub(crate) mod evidence;
 mod log;
 mod open;
 mod options;
 mod reader;
+#[doc(hidden)]
+pub mod seqlock;
 
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};

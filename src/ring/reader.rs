@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -20,6 +20,7 @@ use crate::ring::log::ReplayRecord;
 /// What [`RingReader::poll`] returns.
 pub type TypedOutcome<T> = ReadOutcome<ReplayRecord<T>>;
 use crate::ring::open;
+use crate::ring::seqlock::{self, SeqSlot};
 use crate::sys::Region;
 
 /// One slot as a reader found it.
@@ -145,14 +146,10 @@ impl RawRing {
         let g = &self.geometry;
         let off = g.slot_offset(index) as usize;
         buf.resize(g.slot_bytes as usize, 0);
-        let before = self.region.load_u64(off + SLOT_SEQ, Ordering::Acquire);
-        if before == SEQ_BUSY {
-            return Err(Some(SlotFault::Busy));
-        }
+        let word = ReadWord { region: &self.region, off: off + SLOT_SEQ };
+        let Some(before) = seqlock::begin_read(&word) else { return Err(Some(SlotFault::Busy)) };
         self.region.copy_out(off, buf);
-        fence(Ordering::Acquire);
-        let after = self.region.load_u64(off + SLOT_SEQ, Ordering::Relaxed);
-        if before != after || u64::from_le_bytes(buf[..8].try_into().unwrap()) != before {
+        if !seqlock::end_read(&word, before) || u64::from_le_bytes(buf[..8].try_into().unwrap()) != before {
             return Err(None);
         }
         check_slot(g, index, buf).map_err(Some)
@@ -242,8 +239,8 @@ pub enum ReadOutcome<R> {
     Record(R),
     /// Nothing new has been published yet.
     Pending,
-    /// The writer overwrote records before they were read: `missed` seqs were skipped and
-    /// reading resumes at `resumed_at` (the oldest record still safe to read).
+    /// The writer overwrote records before they were read (or a restarted writer left a hole):
+    /// `missed` seqs were skipped and reading resumes at `resumed_at`.
     Lapped {
         /// How many seqs were never returned.
         missed: u64,
@@ -303,26 +300,31 @@ impl RawReader {
         let g = self.ring.geometry;
         for _ in 0..64 {
             let index = g.index_of(self.next);
+            // The cursor is stored after the slot is published, so loaded first it can only be
+            // at or behind what the slot shows.
+            let hint = self.ring.cursor_hint();
             match self.ring.read_slot_into(index, &mut self.buf) {
                 Ok(m) if m.seq == self.next => {
                     let raw = self.ring.decode(m, &self.buf);
                     self.next += 1;
                     return Ok(ReadOutcome::Record(raw));
                 }
-                // An older lap: the writer has not reached this seq yet.
-                Ok(m) if m.seq < self.next => return Ok(ReadOutcome::Pending),
+                // An older lap: the writer has not reached this seq yet...
+                Ok(m) if m.seq < self.next && !hint.is_some_and(|h| h > self.next) => return Ok(ReadOutcome::Pending),
+                // ...unless it has published beyond it: then this seq is a hole (a writer that
+                // restarted after a crash zeroed a torn slot, or rewrote a shorter run).
+                Ok(m) if m.seq < self.next => return Ok(self.skip_hole(hint.unwrap_or(0))),
                 Ok(m) => {
                     // A later lap already overwrote this seq. The writer is at least one past
-                    // what we found; the slot of (writer - capacity) may be being overwritten
-                    // now, so resume one after it.
+                    // what we found; resume at the oldest seq it has not overwritten. If it
+                    // overwrites that one too while we read, the next poll reports another lap.
                     let writer = self.ring.cursor_hint().unwrap_or(0).max(m.seq + 1);
-                    let resume = (writer + 1).saturating_sub(g.capacity_slots).max(self.next + 1);
-                    let missed = resume - self.next;
-                    self.next = resume;
-                    return Ok(ReadOutcome::Lapped { missed, resumed_at: resume });
+                    return Ok(self.skip_hole(writer));
                 }
                 Err(None) => continue, // changed while copying: read again
-                Err(Some(SlotFault::NeverWritten | SlotFault::Busy)) => return Ok(ReadOutcome::Pending),
+                Err(Some(SlotFault::Busy)) => return Ok(ReadOutcome::Pending),
+                Err(Some(_)) if hint.is_some_and(|h| h > self.next) => return Ok(self.skip_hole(hint.unwrap_or(0))),
+                Err(Some(SlotFault::NeverWritten)) => return Ok(ReadOutcome::Pending),
                 Err(Some(fault)) => {
                     // A stable slot that is not a record: a torn write by a writer that died
                     // (the next writer rewrites it) — unless it claims our seq.
@@ -339,6 +341,16 @@ impl RawReader {
             }
         }
         Ok(ReadOutcome::Pending)
+    }
+
+    /// The writer published up to `writer` (its next seq) but our seq is not there: skip it
+    /// (and, if the writer is a lap ahead, everything it overwrote), reporting what was skipped.
+    fn skip_hole(&mut self, writer: u64) -> ReadOutcome<RawRecord> {
+        let cap = self.ring.geometry.capacity_slots;
+        let resume = writer.saturating_sub(cap).max(self.next + 1);
+        let missed = resume - self.next;
+        self.next = resume;
+        ReadOutcome::Lapped { missed, resumed_at: resume }
     }
 
     /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout. Polls
@@ -418,5 +430,20 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
     /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<TypedOutcome<T>> {
         self.raw.next_timeout(timeout).map(Self::typed)
+    }
+}
+
+/// The seq word of one slot of a read-only mapping.
+struct ReadWord<'a> {
+    region: &'a Region,
+    off: usize,
+}
+
+impl SeqSlot for ReadWord<'_> {
+    fn load_seq(&self, order: Ordering) -> u64 {
+        self.region.load_u64(self.off, order)
+    }
+    fn store_seq(&mut self, _: u64, _: Ordering) {
+        unreachable!("readers never store");
     }
 }
