@@ -310,7 +310,7 @@ impl RawReader {
                     return Ok(ReadOutcome::Record(raw));
                 }
                 // An older lap: the writer has not reached this seq yet...
-                Ok(m) if m.seq < self.next && !hint.is_some_and(|h| h > self.next) => return Ok(ReadOutcome::Pending),
+                Ok(m) if m.seq < self.next && hint.is_none_or(|h| h <= self.next) => return Ok(ReadOutcome::Pending),
                 // ...unless it has published beyond it: then this seq is a hole (a writer that
                 // restarted after a crash zeroed a torn slot, or rewrote a shorter run).
                 Ok(m) if m.seq < self.next => return Ok(self.skip_hole(hint.unwrap_or(0))),
