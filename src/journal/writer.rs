@@ -3,7 +3,13 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+// Under `--cfg loom` the journal's own mutex and condition variable come from loom, so
+// tests/loom_group_commit.rs model-checks this group commit code itself.
+#[cfg(loom)]
+use loom::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,7 +61,7 @@ struct Shared {
 /// every method takes `&self`.
 pub struct Journal {
     shared: Arc<Shared>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    flusher: std::sync::Mutex<Option<JoinHandle<()>>>,
     recovery: Option<CutReport>,
 }
 
@@ -178,7 +184,7 @@ impl Journal {
             snapshot_segment,
         };
         let shared = Arc::new(Shared { dir, opts, st: Mutex::new(st), cv: Condvar::new() });
-        let journal = Journal { shared, flusher: Mutex::new(None), recovery };
+        let journal = Journal { shared, flusher: std::sync::Mutex::new(None), recovery };
         if written > durable_written && journal.shared.opts.fsync {
             // Frames found intact after the watermark (written but never acknowledged as durable)
             // are kept; make them durable before claiming them.

@@ -293,6 +293,15 @@ impl SimStorage {
         }
     }
 
+    /// What is on the platter for a file (what a power cut right now would keep at least).
+    pub fn durable_contents(&self, path: &Path) -> Option<Vec<u8>> {
+        let st = self.lock();
+        match st.durable_names.get(path)? {
+            Entry::File(id) => Some(st.files[id].durable.clone()),
+            Entry::Dir => None,
+        }
+    }
+
     /// Replaces a file's content durably (tests use it to inject rot).
     pub fn set_contents(&self, path: &Path, data: Vec<u8>) {
         let mut st = self.lock();
