@@ -34,7 +34,14 @@ fn pristine(dir: &tempfile::TempDir) -> Vec<u8> {
 /// Returns whether the open succeeded.
 fn open_and_check(path: &std::path::Path, bytes: &[u8], ctx: &str) -> Result<usize, ReplayLogError> {
     std::fs::write(path, bytes).unwrap();
-    let log: RingLog<Rec> = RingLog::open_with(path, CAP, options())?;
+    let log: RingLog<Rec> = match RingLog::open_with(path, CAP, options()) {
+        Ok(log) => log,
+        Err(e) => {
+            // A refused open (damaged header copies, layout block) leaves the file as it was.
+            assert_eq!(std::fs::read(path).unwrap(), bytes, "{ctx}: refused ({e}) but modified the file");
+            return Err(e);
+        }
+    };
     let recs = match log.replay_records() {
         Ok(r) => r,
         Err(e) => panic!("{ctx}: replay after a successful open failed: {e}"),
