@@ -1,18 +1,45 @@
 //! `replaylog`: command-line tool for the replaylog flight recorder.
 //!
-//! Exit status: 0 success, 1 a check failed (e.g. `demo` verification), 2 usage or runtime error.
+//! Exit status: 0 success, 1 problems found (damage in a file, captures that differ, a failed
+//! `demo` check), 2 usage, I/O, foreign or mismatched input. Errors go to stderr as
+//! `replaylog: <path>: <what> (<what to do>)`.
 
+mod archive_entry;
+mod decode;
 mod demo;
+mod diff;
+mod dump;
+mod error;
+mod export;
+mod input;
+mod inspect;
+mod output;
+mod repair;
+mod tail;
+mod validate;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Errors surfaced by subcommands; printed as `replaylog: <error>` with exit status 2.
+/// Errors surfaced by `demo`; printed as `replaylog: <error>` with exit status 2.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+const AFTER_HELP: &str = "\
+PATH is a ring file (RPLYRING), a journal directory, or one journal segment file (RPLYJRNL); \
+inspect, dump, validate, tail, export and diff never modify it.
+
+Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ, tail \
+--max-records not reached before --timeout-ms, a failed demo check); 2 usage error, I/O error, or a \
+foreign or mismatched input.";
+
 #[derive(Parser, Debug)]
-#[command(name = "replaylog", version, about = "Memory-mapped ring flight recorder: demo and tools")]
+#[command(
+    name = "replaylog",
+    version,
+    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, demo",
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,8 +47,36 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show what a ring or journal holds: geometry, layout, live window, cursor, evidence count;
+    /// segments, sizes, LSN range, snapshots. Always exits 0 when the input can be read.
+    #[command(after_help = AFTER_HELP)]
+    Inspect(inspect::InspectArgs),
+    /// Print records in publish order (journal: entries), fields decoded by the stored or given
+    /// layout, failure evidence included.
+    #[command(after_help = AFTER_HELP)]
+    Dump(dump::DumpArgs),
+    /// Full read-only scan: a ring's damaged and stale slots by index, a journal's
+    /// (chunks, valid_bytes) and first problem. Exit 0 clean, 1 problems found, 2 error.
+    #[command(after_help = AFTER_HELP)]
+    Validate(validate::ValidateArgs),
+    /// Cut a damaged journal back to its valid prefix, keeping a backup (asks first; --yes when
+    /// stdin is not a terminal). Rings need no repair: a writer's open recovers them.
+    #[command(after_help = AFTER_HELP)]
+    Repair(repair::RepairArgs),
+    /// Print the newest records; with -f, follow a ring (or journal) while another process
+    /// appends, reporting when the reader was lapped.
+    #[command(after_help = AFTER_HELP)]
+    Tail(tail::TailArgs),
+    /// Lossless conversion to JSON lines, CSV, or an archive journal (journal:DIR).
+    #[command(after_help = AFTER_HELP)]
+    Export(export::ExportArgs),
+    /// Compare two captures record by record; print the first divergence (seq, field, both
+    /// values) and a summary. Exit 0 identical, 1 they differ, 2 error.
+    #[command(after_help = AFTER_HELP)]
+    Diff(diff::DiffArgs),
     /// Record a simulated control loop into a ring as fast as possible, measure append latency,
     /// then reopen, replay and verify every record and every injected failure.
+    #[command(after_help = AFTER_HELP)]
     Demo(demo::DemoArgs),
 }
 
@@ -29,13 +84,27 @@ fn main() -> ExitCode {
     // Usage errors: clap prints them and exits with status 2.
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => {
+            return demo::run(&args).unwrap_or_else(|e| {
+                eprintln!("replaylog: {e}");
+                ExitCode::from(2)
+            });
+        }
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Dump(args) => dump::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Repair(args) => repair::run(&args),
+        Command::Tail(args) => tail::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Diff(args) => diff::run(&args),
     };
     match result {
         Ok(code) => code,
+        // `replaylog dump X | head`: the reader has seen enough.
+        Err(e) if e.broken_pipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("replaylog: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.code)
         }
     }
 }

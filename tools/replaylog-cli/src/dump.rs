@@ -1,0 +1,203 @@
+//! `replaylog dump PATH [--json] [--from SEQ] [--limit N] [--layout SPEC]`: records in publish
+//! order, read-only.
+//!
+//! * Ring: the live window. Fields decoded with `--layout`, else the layout stored in the ring,
+//!   else the record as hex. Failure evidence is shown with its record.
+//! * Archive journal (the archiver's, or `export --to journal:DIR`): its entries are ring records, shown
+//!   like a ring's (with the journal LSN), decoded with the layout from the archive header.
+//! * Any other journal: entries `lsn kind data`. In text, `data` is shown as UTF-8 when it is
+//!   valid UTF-8 without control characters (other than tab, CR, LF), else as hex; in JSON
+//!   `hex` is always there and `utf8` is the text or null. With `--layout` each entry's bytes are
+//!   decoded as one record.
+//!
+//! `--from` is a ring seq (rings, archives) or an LSN (other journals).
+//!
+//! `--json` prints JSON lines, one per record:
+//! `{"type": "record", "seq", "epoch", "lsn": null | n, "fields": null | {name: value},
+//! "hex", "evidence": null | {"kind": "backend" | "runtime" | "timeout" | "other",
+//! "other_code", "code", "message"}}`, or per journal entry:
+//! `{"type": "entry", "lsn", "kind": "entry" | "snapshot", "bytes", "hex", "utf8": null |
+//! text, "fields": null | {..}, "decode_error": null | text}`.
+//!
+//! Damage found in a journal after everything readable was printed exits with status 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use replaylog::{EntryKind, Item, Layout, Position, RawRing};
+use serde_json::{Value, json};
+
+use crate::decode::{self, LAYOUT_HELP};
+use crate::error::Result;
+use crate::input::{self, ArchiveRecords, JournalSource, Kind, Rec, RingRecords};
+use crate::output::{Out, evidence_json, evidence_text, hex, printable_utf8};
+
+/// Options of `replaylog dump`.
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// A ring file, a journal directory or a journal segment file.
+    pub path: PathBuf,
+    /// Print JSON lines (one object per record; schema in the README, "CLI reference").
+    #[arg(long)]
+    pub json: bool,
+    /// Start at this ring seq (rings and archives) or LSN (other journals).
+    #[arg(long, value_name = "SEQ")]
+    pub from: Option<u64>,
+    /// Print at most N records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
+    pub layout: Option<String>,
+}
+
+/// Renders records and journal entries as text or JSON lines.
+pub struct Printer {
+    /// The layout records are decoded with.
+    pub layout: Option<Layout>,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+impl Printer {
+    /// A record as a JSON object.
+    pub fn record_json(&self, r: &Rec) -> Value {
+        let fields = match &self.layout {
+            Some(l) => decode::decode(l, &r.bytes).map_or(Value::Null, |f| decode::fields_json(&f)),
+            None => Value::Null,
+        };
+        json!({
+            "type": "record",
+            "seq": r.seq,
+            "epoch": r.epoch,
+            "lsn": r.lsn,
+            "fields": fields,
+            "hex": hex(&r.bytes),
+            "evidence": evidence_json(r.evidence.as_ref()),
+        })
+    }
+
+    /// A record as one line of text.
+    pub fn record_text(&self, r: &Rec) -> String {
+        let mut s = format!("seq {} epoch {}", r.seq, r.epoch);
+        if let Some(lsn) = r.lsn {
+            s.push_str(&format!(" lsn {lsn}"));
+        }
+        match self.layout.as_ref().map(|l| decode::decode(l, &r.bytes)) {
+            Some(Ok(f)) => s.push_str(&format!("  {}", decode::fields_text(&f))),
+            _ => s.push_str(&format!("  hex {}", hex(&r.bytes))),
+        }
+        if let Some(ev) = &r.evidence {
+            s.push_str(&format!("  {}", evidence_text(ev)));
+        }
+        s
+    }
+
+    /// A journal entry as a JSON object.
+    pub fn entry_json(&self, item: &Item) -> Value {
+        let (fields, error) = match self.layout.as_ref().map(|l| decode::decode(l, &item.data)) {
+            None => (Value::Null, Value::Null),
+            Some(Ok(f)) => (decode::fields_json(&f), Value::Null),
+            Some(Err(e)) => (Value::Null, Value::String(e)),
+        };
+        json!({
+            "type": "entry",
+            "lsn": item.lsn,
+            "kind": kind_name(item.kind),
+            "bytes": item.data.len(),
+            "hex": hex(&item.data),
+            "utf8": printable_utf8(&item.data),
+            "fields": fields,
+            "decode_error": error,
+        })
+    }
+
+    /// A journal entry as one line of text.
+    pub fn entry_text(&self, item: &Item) -> String {
+        let head = format!("lsn {} {} {} bytes", item.lsn, kind_name(item.kind), item.data.len());
+        match self.layout.as_ref().map(|l| decode::decode(l, &item.data)) {
+            Some(Ok(f)) => format!("{head}  {}", decode::fields_text(&f)),
+            Some(Err(e)) => format!("{head}  hex {}  ({e})", hex(&item.data)),
+            None => match printable_utf8(&item.data) {
+                Some(s) => format!("{head}  {s:?}"),
+                None => format!("{head}  hex {}", hex(&item.data)),
+            },
+        }
+    }
+
+    /// Prints a record.
+    pub fn record(&self, out: &mut Out, r: &Rec) -> Result<()> {
+        if self.json { out.json(&self.record_json(r)) } else { out.line(self.record_text(r)) }
+    }
+
+    /// Prints a journal entry.
+    pub fn entry(&self, out: &mut Out, item: &Item) -> Result<()> {
+        if self.json { out.json(&self.entry_json(item)) } else { out.line(self.entry_text(item)) }
+    }
+}
+
+/// `entry` or `snapshot`.
+pub fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Entry => "entry",
+        EntryKind::Snapshot => "snapshot",
+    }
+}
+
+/// Where to start iterating a plain journal to reach LSN `from` (then filter `lsn >= from`).
+pub fn start_position(src: &JournalSource, from: Option<u64>) -> Position {
+    let Some(from) = from else { return Position::Start };
+    let inside = src
+        .journal
+        .segments()
+        .iter()
+        .any(|s| s.frames > 0 && s.first_lsn.is_some_and(|f| f <= from) && from < s.next_lsn);
+    if inside { Position::Lsn(from) } else { Position::Start }
+}
+
+fn dump_ring(args: &DumpArgs, ring: &RawRing, out: &mut Out) -> Result<()> {
+    let layout =
+        input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.geometry().record_bytes))?;
+    let printer = Printer { layout, json: args.json };
+    for r in RingRecords::new(ring, args.from).take(args.limit.map_or(usize::MAX, |n| n as usize)) {
+        printer.record(out, &r?)?;
+    }
+    Ok(())
+}
+
+fn dump_journal(args: &DumpArgs, src: &JournalSource, out: &mut Out) -> Result<()> {
+    let limit = args.limit.map_or(usize::MAX, |n| n as usize);
+    if let Some(a) = &src.archive {
+        let layout = input::choose_layout(&args.path, args.layout.as_deref(), a.layout.as_ref(), Some(a.record_bytes))?;
+        let printer = Printer { layout, json: args.json };
+        let from = args.from.unwrap_or(0);
+        let records = ArchiveRecords::new(src, a.record_bytes)?;
+        for r in records.filter(|r| r.as_ref().map_or(true, |r| r.seq >= from)).take(limit) {
+            printer.record(out, &r?)?;
+        }
+    } else {
+        let layout = input::choose_layout(&args.path, args.layout.as_deref(), None, None)?;
+        let printer = Printer { layout, json: args.json };
+        let from = args.from.unwrap_or(0);
+        let items = input::journal_items(src, start_position(src, args.from))?;
+        for item in items.filter(|i| i.as_ref().map_or(true, |i| i.lsn >= from)).take(limit) {
+            printer.entry(out, &item?)?;
+        }
+    }
+    out.flush()?;
+    match input::journal_problem(src) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Runs `dump`.
+pub fn run(args: &DumpArgs) -> Result<ExitCode> {
+    let mut out = Out::stdout();
+    let result = match input::detect(&args.path)? {
+        Kind::Ring => dump_ring(args, &input::open_ring(&args.path)?, &mut out),
+        kind => dump_journal(args, &input::open_journal(&args.path, kind)?, &mut out),
+    };
+    out.flush()?;
+    result.map(|()| ExitCode::SUCCESS)
+}

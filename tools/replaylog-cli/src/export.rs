@@ -1,0 +1,377 @@
+//! `replaylog export PATH --to jsonl|csv|journal:DIR [--out FILE] [--layout SPEC]`: lossless
+//! conversion of a ring's live window, an archive journal or any journal.
+//!
+//! * `jsonl` (stdout, or `--out FILE`, which must not exist): a header line, then one line per
+//!   record exactly as `dump --json` prints it (`hex` always holds the record's bytes, so the
+//!   conversion is lossless whatever the layout). Header: `{"type": "header", "source": "ring" |
+//!   "archive" | "journal", "path", "record_bytes", "schema_id", "capacity",
+//!   "evidence_bytes_max" (null for an archive), "layout": null | {..}}` (a plain journal's
+//!   header has only `type`, `source`, `path`, `layout`). A ring being written while it is
+//!   exported fails (status 1) if a record is overwritten before it was read.
+//! * `csv`: a header row, then one row per record: `seq,epoch,lsn,<fields>,record_hex,
+//!   evidence_kind,evidence_other_code,evidence_code,evidence_message` (fields per the layout,
+//!   `name[i]` per array element, none without a layout; `lsn` empty for a ring; the evidence
+//!   columns empty without evidence). A plain journal: `lsn,kind,bytes,<fields>,data_hex,
+//!   data_utf8`. Quoting per RFC 4180.
+//! * `journal:DIR` (DIR must not exist, or be empty): an archive journal, exactly what
+//!   `replaylog::archive::Archiver` writes (both encode with `replaylog::archive`): the header
+//!   entry at LSN 1, then one entry per ring record, in publish order:
+//!
+//!   ```text
+//!   [u64 seq][u32 epoch][u8 flags: bit 0 = evidence][record bytes]
+//!   [with evidence: u16 kind, u16 other_code, u32 message_bytes, i64 code, message (UTF-8)]
+//!   ```
+//!
+//!   (little-endian; byte maps of both in [`crate::archive_entry`]). From a plain journal,
+//!   frames are copied as they are (entries as entries, snapshots as snapshots), renumbered from
+//!   LSN 1.
+//!
+//! A progress bar is drawn on stderr for inputs of 10,000 records or more when stdout and
+//! stderr are both terminals; otherwise export is quiet. Damage found in a journal input ends
+//! the export with status 1 after everything readable was written.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use replaylog::{EntryKind, Item, Journal, JournalOptions, Layout, Position, RawRecord, RawRing, SyncMode};
+use serde_json::{Value, json};
+
+use crate::archive_entry::{self, ArchiveHeader};
+use crate::decode::{self, LAYOUT_HELP, csv_columns, layout_json};
+use crate::dump::{Printer, kind_name};
+use crate::error::{CliError, Result};
+use crate::input::{self, ArchiveRecords, JournalSource, Kind, Rec, RingRecords};
+use crate::output::{Out, hex, kind_name as failure_kind_name, kind_tag, printable_utf8, progress};
+
+/// Where `export` writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// JSON lines.
+    Jsonl,
+    /// CSV.
+    Csv,
+    /// An archive journal in this directory.
+    Journal(PathBuf),
+}
+
+fn parse_target(s: &str) -> std::result::Result<Target, String> {
+    match s {
+        "jsonl" => Ok(Target::Jsonl),
+        "csv" => Ok(Target::Csv),
+        _ => match s.strip_prefix("journal:") {
+            Some(d) if !d.is_empty() => Ok(Target::Journal(PathBuf::from(d))),
+            _ => Err("expected jsonl, csv or journal:DIR".into()),
+        },
+    }
+}
+
+/// Options of `replaylog export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A ring file, a journal directory or a journal segment file.
+    pub path: PathBuf,
+    /// Output format: jsonl, csv, or journal:DIR (an archive journal in DIR, which must not exist or be empty).
+    #[arg(long, value_name = "FORMAT", value_parser = parse_target)]
+    pub to: Target,
+    /// Write jsonl/csv to FILE (which must not exist) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
+    pub layout: Option<String>,
+}
+
+/// One CSV field, quoted when needed.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+fn csv_row(fields: &[String]) -> String {
+    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+}
+
+/// The source's records or frames, with what is known about them.
+enum Stream<'a> {
+    Records {
+        header: ArchiveHeader,
+        evidence_bytes_max: Option<u32>,
+        source: &'static str,
+        total: u64,
+        iter: Box<dyn Iterator<Item = Result<Rec>> + 'a>,
+    },
+    Frames {
+        total: u64,
+        iter: Box<dyn Iterator<Item = Result<Item>> + 'a>,
+    },
+}
+
+fn ring_stream(ring: &RawRing) -> Stream<'_> {
+    let iter = RingRecords::new(ring, None);
+    Stream::Records {
+        header: ArchiveHeader::of(ring),
+        evidence_bytes_max: Some(ring.geometry().evidence_bytes_max),
+        source: "ring",
+        total: iter.remaining(),
+        iter: Box::new(iter),
+    }
+}
+
+fn journal_stream(src: &JournalSource) -> Result<Stream<'_>> {
+    let total = input::journal_frames(src);
+    Ok(match &src.archive {
+        Some(h) => Stream::Records {
+            header: h.clone(),
+            evidence_bytes_max: None,
+            source: "archive",
+            total,
+            iter: Box::new(ArchiveRecords::new(src, h.record_bytes)?),
+        },
+        None => Stream::Frames { total, iter: Box::new(input::journal_items(src, Position::Start)?) },
+    })
+}
+
+fn header_json(path: &Path, source: &str, h: &ArchiveHeader, evidence: Option<u32>, layout: Option<&Layout>) -> Value {
+    json!({
+        "type": "header",
+        "source": source,
+        "path": path.display().to_string(),
+        "record_bytes": h.record_bytes,
+        "schema_id": h.schema_id,
+        "capacity": h.capacity,
+        "evidence_bytes_max": evidence,
+        "layout": layout.map_or(Value::Null, layout_json),
+    })
+}
+
+fn record_csv(layout: Option<&Layout>, r: &Rec) -> Vec<String> {
+    let mut row = vec![r.seq.to_string(), r.epoch.to_string(), r.lsn.map_or(String::new(), |l| l.to_string())];
+    if let Some(l) = layout {
+        // The layout was checked against the record size: every field decodes.
+        for (_, v) in decode::decode(l, &r.bytes).unwrap_or_default() {
+            row.extend(v.flatten().into_iter().map(decode::Value::text));
+        }
+    }
+    row.push(hex(&r.bytes));
+    match &r.evidence {
+        Some(ev) => row.extend([
+            failure_kind_name(ev.kind).to_string(),
+            kind_tag(ev.kind).1.to_string(),
+            ev.code.to_string(),
+            ev.message.clone(),
+        ]),
+        None => row.extend(std::iter::repeat_n(String::new(), 4)),
+    }
+    row
+}
+
+fn frame_csv(layout: Option<&Layout>, item: &Item) -> Vec<String> {
+    let mut row = vec![item.lsn.to_string(), kind_name(item.kind).to_string(), item.data.len().to_string()];
+    if let Some(l) = layout {
+        let cols = csv_columns(l).len();
+        match decode::decode(l, &item.data) {
+            Ok(fields) => {
+                for (_, v) in fields {
+                    row.extend(v.flatten().into_iter().map(decode::Value::text));
+                }
+            }
+            Err(_) => row.extend(std::iter::repeat_n(String::new(), cols)),
+        }
+    }
+    row.push(hex(&item.data));
+    row.push(printable_utf8(&item.data).unwrap_or("").to_string());
+    row
+}
+
+/// Writes jsonl or csv; returns the number of records or frames written.
+fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u64> {
+    let csv = args.to == Target::Csv;
+    let mut n = 0u64;
+    match stream {
+        Stream::Records { header, evidence_bytes_max, source, total, iter } => {
+            let layout = input::choose_layout(
+                &args.path,
+                args.layout.as_deref(),
+                header.layout.as_ref(),
+                Some(header.record_bytes),
+            )?;
+            if csv {
+                let mut cols: Vec<String> = ["seq", "epoch", "lsn"].map(String::from).to_vec();
+                cols.extend(layout.as_ref().map(csv_columns).unwrap_or_default());
+                cols.extend(
+                    ["record_hex", "evidence_kind", "evidence_other_code", "evidence_code", "evidence_message"]
+                        .map(String::from),
+                );
+                out.line(csv_row(&cols))?;
+            } else {
+                out.json(&header_json(&args.path, source, &header, evidence_bytes_max, layout.as_ref()))?;
+            }
+            let printer = Printer { layout, json: true };
+            let bar = progress(total, "exporting");
+            for r in iter {
+                let r = r?;
+                if csv {
+                    out.line(csv_row(&record_csv(printer.layout.as_ref(), &r)))?;
+                } else {
+                    out.json(&printer.record_json(&r))?;
+                }
+                n += 1;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+        }
+        Stream::Frames { total, iter } => {
+            let layout = input::choose_layout(&args.path, args.layout.as_deref(), None, None)?;
+            if csv {
+                let mut cols: Vec<String> = ["lsn", "kind", "bytes"].map(String::from).to_vec();
+                cols.extend(layout.as_ref().map(csv_columns).unwrap_or_default());
+                cols.extend(["data_hex", "data_utf8"].map(String::from));
+                out.line(csv_row(&cols))?;
+            } else {
+                out.json(&json!({
+                    "type": "header", "source": "journal", "path": args.path.display().to_string(),
+                    "layout": layout.as_ref().map_or(Value::Null, layout_json),
+                }))?;
+            }
+            let printer = Printer { layout, json: true };
+            let bar = progress(total, "exporting");
+            for item in iter {
+                let item = item?;
+                if csv {
+                    out.line(csv_row(&frame_csv(printer.layout.as_ref(), &item)))?;
+                } else {
+                    out.json(&printer.entry_json(&item))?;
+                }
+                n += 1;
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// Checks that `dir` does not exist or is an empty directory.
+fn check_new_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::io(dir, "stat", e)),
+        Ok(m) if m.is_dir() => {
+            let mut entries = std::fs::read_dir(dir).map_err(|e| CliError::io(dir, "read directory", e))?;
+            if entries.next().is_some() {
+                Err(CliError::new(dir, "directory is not empty", "export into a new or empty directory"))
+            } else {
+                Ok(())
+            }
+        }
+        Ok(_) => Err(CliError::new(dir, "exists and is not a directory", "export into a new or empty directory")),
+    }
+}
+
+/// Writes an archive journal (or a copy of a plain journal) in `dir`; returns the entries written.
+fn export_journal(dir: &Path, stream: Stream<'_>) -> Result<u64> {
+    check_new_dir(dir)?;
+    let journal =
+        Journal::open(dir, JournalOptions::default().sync(SyncMode::Async)).map_err(|e| CliError::lib(dir, e))?;
+    let err = |e| CliError::lib(dir, e);
+    let mut n = 0u64;
+    let result = (|| {
+        match stream {
+            Stream::Records { header, total, iter, .. } => {
+                journal.write(&archive_entry::encode_header(&header)).map_err(err)?;
+                let bar = progress(total, "exporting");
+                for r in iter {
+                    let r = r?;
+                    let raw = RawRecord { seq: r.seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence };
+                    journal.write(&archive_entry::encode_entry(&raw)).map_err(err)?;
+                    n += 1;
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+            }
+            Stream::Frames { total, iter } => {
+                let bar = progress(total, "exporting");
+                for item in iter {
+                    let item = item?;
+                    match item.kind {
+                        EntryKind::Entry => journal.write(&item.data).map_err(err)?,
+                        EntryKind::Snapshot => journal.snapshot(&item.data).map_err(err)?,
+                    };
+                    n += 1;
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+            }
+        }
+        Ok(())
+    })();
+    let closed = journal.close().map_err(err);
+    result.and(closed).map_err(|mut e: CliError| {
+        e.hint =
+            Some(format!("{}; the partial export in {} holds {n} entries", e.hint.unwrap_or_default(), dir.display()));
+        e
+    })?;
+    Ok(n)
+}
+
+/// Runs `export`.
+pub fn run(args: &ExportArgs) -> Result<ExitCode> {
+    if args.out.is_some() && matches!(args.to, Target::Journal(_)) {
+        return Err(CliError::new(
+            &args.path,
+            "--out applies to jsonl and csv only",
+            "journal:DIR names its directory",
+        ));
+    }
+    let kind = input::detect(&args.path)?;
+    let ring;
+    let src;
+    let (stream, journal_src) = match kind {
+        Kind::Ring => {
+            ring = input::open_ring(&args.path)?;
+            (ring_stream(&ring), None)
+        }
+        kind => {
+            src = input::open_journal(&args.path, kind)?;
+            (journal_stream(&src)?, Some(&src))
+        }
+    };
+    if let Target::Journal(dir) = &args.to {
+        if args.layout.is_some() {
+            return Err(CliError::new(
+                &args.path,
+                "--layout does not apply to journal:DIR",
+                "an archive stores the ring's own layout",
+            ));
+        }
+        let n = export_journal(dir, stream)?;
+        let mut out = Out::stdout();
+        out.line(format!(
+            "exported {n} entries from {} to the archive journal {}",
+            args.path.display(),
+            dir.display()
+        ))?;
+        out.flush()?;
+    } else {
+        let mut out = match &args.out {
+            None => Out::stdout(),
+            Some(file) => {
+                let f: File =
+                    OpenOptions::new().write(true).create_new(true).open(file).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => {
+                            CliError::new(file, "already exists", "remove it or choose another --out")
+                        }
+                        _ => CliError::io(file, "create", e),
+                    })?;
+                Out::to(Box::new(f) as Box<dyn Write>)
+            }
+        };
+        export_text(args, stream, &mut out)?;
+    }
+    match journal_src.and_then(input::journal_problem) {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}

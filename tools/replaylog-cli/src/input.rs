@@ -1,0 +1,402 @@
+//! What a PATH argument is, opened read-only: a ring file (magic `RPLYRING`), a journal
+//! directory, or one journal segment file (magic `RPLYJRNL`). Anything else is an error naming
+//! the path (exit status 2).
+//!
+//! A segment file is read on its own, as a one-segment journal: the tool links it under its
+//! segment name into a private temporary directory and opens that with `ReadOnlyJournal`, so
+//! the file's own directory is never scanned and nothing is ever written next to it.
+//!
+//! Records come out of every input in one shape, [`Rec`]: from a ring's live window, or from an
+//! archive journal (see [`crate::archive_entry`]), whose entries are ring records.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use replaylog::format::journal::{SEGMENT_MAGIC, segment_name};
+use replaylog::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
+use replaylog::journal::JournalIter;
+use replaylog::{Item, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, SlotRead};
+
+use crate::archive_entry::{self, ArchiveHeader};
+use crate::error::{CliError, Result};
+
+const WHAT_TO_PASS: &str = "pass a ring file, a journal directory or a journal segment file";
+
+/// What a path holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A ring file.
+    Ring,
+    /// A journal directory.
+    JournalDir,
+    /// One journal segment file.
+    Segment,
+}
+
+fn show_magic(m: &[u8]) -> String {
+    if m.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("{:?}", String::from_utf8_lossy(m))
+    } else {
+        format!("0x{}", crate::output::hex(m))
+    }
+}
+
+/// Detects what `path` is, reading at most 16 bytes.
+pub fn detect(path: &Path) -> Result<Kind> {
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => CliError::new(path, "no such file or directory", "check the path"),
+        _ => CliError::io(path, "stat", e),
+    })?;
+    if meta.is_dir() {
+        let mut entries = fs::read_dir(path).map_err(|e| CliError::io(path, "read directory", e))?;
+        if entries.next().is_none() {
+            return Err(CliError::new(path, "empty directory: not a replaylog journal", WHAT_TO_PASS));
+        }
+        return Ok(Kind::JournalDir);
+    }
+    if !meta.is_file() {
+        return Err(CliError::new(path, "not a regular file or directory", WHAT_TO_PASS));
+    }
+    let mut file = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
+    let mut magic = Vec::with_capacity(8);
+    (&mut file).take(8).read_to_end(&mut magic).map_err(|e| CliError::io(path, "read", e))?;
+    if magic.is_empty() {
+        return Err(CliError::new(path, "empty file: not a replaylog ring or journal segment", WHAT_TO_PASS));
+    }
+    if magic == RING_MAGIC {
+        return Ok(Kind::Ring);
+    }
+    if magic == SEGMENT_MAGIC {
+        return Ok(Kind::Segment);
+    }
+    // A ring whose first header copy is damaged still has the second one.
+    let mut b = [0u8; 8];
+    if meta.len() >= HEADER_B_OFFSET + 8 && file.read_exact_at(&mut b, HEADER_B_OFFSET).is_ok() && b == RING_MAGIC {
+        return Ok(Kind::Ring);
+    }
+    Err(CliError::new(
+        path,
+        format!("not a replaylog ring or journal segment (starts with {})", show_magic(&magic)),
+        WHAT_TO_PASS,
+    ))
+}
+
+/// An opened input.
+pub enum Source {
+    /// A ring.
+    Ring(Box<RawRing>),
+    /// A journal directory or segment.
+    Journal(Box<JournalSource>),
+}
+
+/// A journal opened read-only.
+pub struct JournalSource {
+    /// The path as given.
+    pub path: PathBuf,
+    /// The journal (for a segment file: a one-segment journal in a temporary directory).
+    pub journal: ReadOnlyJournal,
+    /// Whether the input was one segment file.
+    pub segment_file: bool,
+    /// The archive header, when the journal's first entry is one (for a segment file, or the
+    /// first entry of the journal directory holding it).
+    pub archive: Option<ArchiveHeader>,
+    /// The LSN of that header entry.
+    pub archive_lsn: Option<u64>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Opens a ring read-only.
+pub fn open_ring(path: &Path) -> Result<RawRing> {
+    RawRing::open(path).map_err(|e| CliError::lib(path, e))
+}
+
+/// Opens a journal directory or segment file read-only.
+pub fn open_journal(path: &Path, kind: Kind) -> Result<JournalSource> {
+    let tmp = match kind {
+        Kind::Segment => {
+            // A segment whose header is not ours is a foreign file, as `journal::validate` says.
+            replaylog::journal::validate(path).map_err(|e| CliError::lib(path, e))?;
+            let mut head = [0u8; 24];
+            let file = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
+            let n = file.read_at(&mut head, 0).map_err(|e| CliError::io(path, "read", e))?;
+            let number = if n == head.len() { u64::from_le_bytes(head[16..24].try_into().unwrap()) } else { 0 };
+            let target = fs::canonicalize(path).map_err(|e| CliError::io(path, "resolve", e))?;
+            let tmp = tempfile::Builder::new()
+                .prefix("replaylog-segment-")
+                .tempdir()
+                .map_err(|e| CliError::io(std::env::temp_dir(), "create temporary directory", e))?;
+            let link = tmp.path().join(segment_name(number));
+            std::os::unix::fs::symlink(&target, &link).map_err(|e| CliError::io(&link, "symlink", e))?;
+            Some(tmp)
+        }
+        _ => None,
+    };
+    let dir = tmp.as_ref().map_or(path, |t| t.path());
+    let journal = match ReadOnlyJournal::open(dir) {
+        Ok(j) => j,
+        Err(e) => return Err(relabel(CliError::lib(path, e), tmp.as_ref().map(|t| t.path()), path)),
+    };
+    let mut src = JournalSource {
+        path: path.to_path_buf(),
+        journal,
+        segment_file: kind == Kind::Segment,
+        archive: None,
+        archive_lsn: None,
+        _tmp: tmp,
+    };
+    if let Some((h, lsn)) = archive_header(&src.journal).map_err(|e| CliError::problem(path, e, ""))? {
+        (src.archive, src.archive_lsn) = (Some(h), Some(lsn));
+    } else if src.segment_file {
+        // A later segment of an archive: the header is in the directory's first segment.
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Ok(dir) = ReadOnlyJournal::open(parent) {
+            src.archive = archive_header(&dir).ok().flatten().map(|(h, _)| h);
+        }
+    }
+    Ok(src)
+}
+
+/// The archive header in a journal's first entry, if it holds one, and its LSN.
+fn archive_header(journal: &ReadOnlyJournal) -> std::result::Result<Option<(ArchiveHeader, u64)>, String> {
+    match journal.iter_from(Position::Start).ok().and_then(|mut i| i.next()) {
+        Some(Ok(item)) => archive_entry::decode_header(&item.data)
+            .map(|h| h.map(|h| (h, item.lsn)))
+            .map_err(|e| format!("bad archive header at lsn {}: {e}", item.lsn)),
+        _ => Ok(None),
+    }
+}
+
+/// An error naming a file in the temporary directory of a segment input names the input.
+fn relabel(mut e: CliError, tmp: Option<&Path>, path: &Path) -> CliError {
+    if let Some(t) = tmp {
+        if e.path.as_deref().is_some_and(|p| p.starts_with(t)) {
+            e.path = Some(path.to_path_buf());
+        }
+    }
+    e
+}
+
+impl JournalSource {
+    /// Maps a library error about this journal.
+    pub fn lib_err(&self, e: replaylog::ReplayLogError) -> CliError {
+        relabel(CliError::lib(&self.path, e), self._tmp.as_ref().map(|t| t.path()), &self.path)
+    }
+}
+
+/// Detects and opens `path`.
+pub fn open(path: &Path) -> Result<Source> {
+    match detect(path)? {
+        Kind::Ring => Ok(Source::Ring(Box::new(open_ring(path)?))),
+        kind => Ok(Source::Journal(Box::new(open_journal(path, kind)?))),
+    }
+}
+
+/// A ring record, from a ring or an archive journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rec {
+    /// Ring sequence number.
+    pub seq: u64,
+    /// Writer epoch.
+    pub epoch: u32,
+    /// Record bytes.
+    pub bytes: Vec<u8>,
+    /// Failure evidence.
+    pub evidence: Option<ReplayFailureEvidence>,
+    /// The journal entry it was read from (archives only).
+    pub lsn: Option<u64>,
+}
+
+/// The records of a ring's live window from `from` on, in publish order, read slot by slot.
+pub struct RingRecords<'a> {
+    ring: &'a RawRing,
+    next: u64,
+    end: u64,
+}
+
+impl<'a> RingRecords<'a> {
+    /// Records of the window as it is now, from seq `from` (clipped to the window).
+    pub fn new(ring: &'a RawRing, from: Option<u64>) -> RingRecords<'a> {
+        match ring.window() {
+            Some(w) => RingRecords { ring, next: from.map_or(w.first, |f| f.max(w.first)), end: w.last + 1 },
+            None => RingRecords { ring, next: 0, end: 0 },
+        }
+    }
+
+    /// Records left.
+    pub fn remaining(&self) -> u64 {
+        self.end.saturating_sub(self.next)
+    }
+
+    fn read(&self, seq: u64) -> Result<Rec> {
+        let index = self.ring.geometry().index_of(seq);
+        let mut last = SlotRead::Changing;
+        for attempt in 0..1000 {
+            match self.ring.read_slot(index) {
+                SlotRead::Valid(r) if r.seq == seq => {
+                    return Ok(Rec { seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence, lsn: None });
+                }
+                SlotRead::Valid(r) if r.seq > seq => {
+                    return Err(CliError::problem(
+                        self.ring.path(),
+                        format!("seq {seq} was overwritten (by seq {}) while it was being read", r.seq),
+                        "a writer is appending to this ring; use `replaylog tail -f` to follow it",
+                    ));
+                }
+                SlotRead::Changing => {}
+                other => {
+                    last = other;
+                    if attempt >= 3 {
+                        break;
+                    }
+                }
+            }
+            std::thread::yield_now();
+        }
+        let what = match last {
+            SlotRead::Valid(r) => format!("holds seq {}", r.seq),
+            SlotRead::Fault(f) => f.describe().to_string(),
+            SlotRead::Changing => "kept changing while being read".to_string(),
+        };
+        Err(CliError::problem(
+            self.ring.path(),
+            format!("slot {index} (seq {seq}) of the live window: {what}"),
+            "run `replaylog validate` for a full report",
+        ))
+    }
+}
+
+impl Iterator for RingRecords<'_> {
+    type Item = Result<Rec>;
+
+    fn next(&mut self) -> Option<Result<Rec>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let r = self.read(self.next);
+        self.next = if r.is_ok() { self.next + 1 } else { self.end };
+        Some(r)
+    }
+}
+
+/// Turns the entries of an archive journal into records: the header entry is skipped, every
+/// other entry decodes as an [`archive_entry`] record entry.
+pub struct ArchiveDecoder {
+    /// The record size.
+    pub record_bytes: u32,
+    /// The LSN of the header entry, if the journal has one.
+    pub header_lsn: Option<u64>,
+}
+
+impl ArchiveDecoder {
+    /// The decoder for `src`'s entries; `record_bytes` for a journal without a header.
+    pub fn of(src: &JournalSource, record_bytes: u32) -> ArchiveDecoder {
+        let record_bytes = src.archive.as_ref().map_or(record_bytes, |h| h.record_bytes);
+        ArchiveDecoder { record_bytes, header_lsn: src.archive_lsn }
+    }
+
+    /// The record of `item`, `None` for the header.
+    pub fn decode(&self, src: &JournalSource, item: Item) -> Result<Option<Rec>> {
+        if Some(item.lsn) == self.header_lsn {
+            return Ok(None);
+        }
+        let rb = self.record_bytes;
+        match archive_entry::decode_entry(&item.data, rb as usize) {
+            Ok(e) => {
+                Ok(Some(Rec { seq: e.seq, epoch: e.epoch, bytes: e.bytes, evidence: e.evidence, lsn: Some(item.lsn) }))
+            }
+            Err(why) => Err(CliError::new(
+                &src.path,
+                format!(
+                    "{} lsn {} is not an archived record of {rb} bytes: {why}",
+                    crate::dump::kind_name(item.kind),
+                    item.lsn
+                ),
+                "pass an archive written by the archiver or by `replaylog export --to journal:DIR`",
+            )),
+        }
+    }
+}
+
+/// The records of an archive journal from its start (see [`ArchiveDecoder`]).
+pub struct ArchiveRecords<'a> {
+    iter: JournalIter<'a>,
+    src: &'a JournalSource,
+    decoder: ArchiveDecoder,
+    failed: bool,
+}
+
+impl<'a> ArchiveRecords<'a> {
+    /// Records of `src`; `record_bytes` applies to an archive without a header.
+    pub fn new(src: &'a JournalSource, record_bytes: u32) -> Result<ArchiveRecords<'a>> {
+        let iter = src.journal.iter_from(Position::Start).map_err(|e| src.lib_err(e))?;
+        Ok(ArchiveRecords { iter, src, decoder: ArchiveDecoder::of(src, record_bytes), failed: false })
+    }
+
+    fn step(&mut self) -> Option<Result<Rec>> {
+        loop {
+            let item = match self.iter.next()? {
+                Ok(item) => item,
+                Err(e) => return Some(Err(self.src.lib_err(e))),
+            };
+            match self.decoder.decode(self.src, item) {
+                Ok(None) => continue,
+                Ok(Some(r)) => return Some(Ok(r)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl Iterator for ArchiveRecords<'_> {
+    type Item = Result<Rec>;
+
+    fn next(&mut self) -> Option<Result<Rec>> {
+        if self.failed {
+            return None;
+        }
+        let r = self.step();
+        self.failed = matches!(r, Some(Err(_)));
+        r
+    }
+}
+
+/// The frames of a journal from `from`, errors mapped.
+pub fn journal_items(src: &JournalSource, from: Position) -> Result<impl Iterator<Item = Result<Item>> + '_> {
+    let iter = src.journal.iter_from(from).map_err(|e| src.lib_err(e))?;
+    Ok(iter.map(move |r| r.map_err(|e| src.lib_err(e))))
+}
+
+/// The journal's first problem as an error (exit status 1), if any: reported after everything
+/// readable was shown.
+pub fn journal_problem(src: &JournalSource) -> Option<CliError> {
+    src.journal.problem().map(|e| src.lib_err(e))
+}
+
+/// Total frames of a journal (for progress bars).
+pub fn journal_frames(src: &JournalSource) -> u64 {
+    src.journal.segments().iter().map(|s| s.frames).sum()
+}
+
+/// The layout to decode records with: `--layout` if given, else the stored one. A layout that
+/// does not fit a record of `record_bytes` is an error.
+pub fn choose_layout(
+    path: &Path,
+    spec: Option<&str>,
+    stored: Option<&Layout>,
+    record_bytes: Option<u32>,
+) -> Result<Option<Layout>> {
+    let layout = match spec {
+        Some(s) => Some(crate::decode::parse_layout(s).map_err(|e| {
+            CliError::new(path, format!("bad --layout: {e}"), "e.g. --layout \"tick:u64,value:f64,flags:u32\"")
+        })?),
+        None => stored.cloned(),
+    };
+    if let (Some(l), Some(rb)) = (&layout, record_bytes) {
+        l.check(rb).map_err(|e| {
+            CliError::new(path, format!("--layout does not fit: {e}"), "the fields must lie inside the record")
+        })?;
+    }
+    Ok(layout)
+}
