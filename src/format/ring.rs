@@ -347,11 +347,22 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
     if crc32(&[&slot[SLOT_CRC_START..body_end]]) != crc || u64_at(SLOT_SEQ_COPY) != seq {
         return Err(SlotFault::Checksum);
     }
+    if has_evidence && !evidence_well_formed(&slot[SLOT_HEADER_BYTES + g.record_bytes as usize..body_end]) {
+        return Err(SlotFault::BadHeader);
+    }
     if g.index_of(seq) != index {
         return Err(SlotFault::Misplaced);
     }
     let epoch = u32_at(SLOT_EPOCH);
     Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes })
+}
+
+/// Whether `bytes` (exactly the evidence present in a slot) is well-formed evidence: a known
+/// kind, a message length that matches, and a UTF-8 message.
+pub fn evidence_well_formed(bytes: &[u8]) -> bool {
+    let Ok((h, msg)) = EvidenceHeader::read_from_prefix(bytes) else { return false };
+    let kind_ok = matches!((h.kind.get(), h.other_code.get()), (1..=3, 0) | (4, _));
+    kind_ok && h.message_bytes.get() as usize == msg.len() && std::str::from_utf8(msg).is_ok()
 }
 
 /// Encodes the checksummed header bytes 12..32 (magic, seq copy, epoch, flags, evidence length).
@@ -369,4 +380,43 @@ pub fn slot_header_tail(
     h[at(SLOT_FLAGS)..at(SLOT_FLAGS) + 2].copy_from_slice(&flags.to_le_bytes());
     h[at(SLOT_EVIDENCE_BYTES)..at(SLOT_EVIDENCE_BYTES) + 2].copy_from_slice(&evidence_bytes.to_le_bytes());
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot with a valid checksum but malformed evidence (unknown kind, wrong length, bad
+    /// UTF-8) is not a record: every reader would otherwise have to guess.
+    #[test]
+    fn malformed_evidence_with_a_valid_checksum_is_a_bad_slot() {
+        let g = Geometry::new(8, 64, 4, 0).unwrap();
+        let build = |evidence: &[u8]| {
+            let mut slot = vec![0u8; g.slot_bytes as usize];
+            let tail = slot_header_tail(5, 1, SLOT_FLAG_EVIDENCE, evidence.len() as u16);
+            slot[SLOT_SEQ..8].copy_from_slice(&5u64.to_le_bytes());
+            slot[SLOT_CRC_START..SLOT_HEADER_BYTES].copy_from_slice(&tail);
+            slot[SLOT_HEADER_BYTES..SLOT_HEADER_BYTES + 8].copy_from_slice(b"recordAB");
+            let ev = SLOT_HEADER_BYTES + 8;
+            slot[ev..ev + evidence.len()].copy_from_slice(evidence);
+            let crc = crc32(&[&slot[SLOT_CRC_START..ev + evidence.len()]]);
+            slot[SLOT_CRC..SLOT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+            check_slot(&g, 1, &slot)
+        };
+        let ev = |kind: u16, other: u16, len: u32, msg: &[u8]| {
+            let mut v = Vec::new();
+            v.extend_from_slice(&kind.to_le_bytes());
+            v.extend_from_slice(&other.to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+            v.extend_from_slice(&7i64.to_le_bytes());
+            v.extend_from_slice(msg);
+            v
+        };
+        assert!(build(&ev(2, 0, 2, b"ok")).is_ok());
+        assert!(build(&ev(4, 9, 2, b"ok")).is_ok());
+        assert_eq!(build(&ev(9, 0, 2, b"ok")), Err(SlotFault::BadHeader));
+        assert_eq!(build(&ev(1, 3, 2, b"ok")), Err(SlotFault::BadHeader));
+        assert_eq!(build(&ev(1, 0, 5, b"ok")), Err(SlotFault::BadHeader));
+        assert_eq!(build(&ev(1, 0, 2, b"\xff\xfe")), Err(SlotFault::BadHeader));
+    }
 }

@@ -205,7 +205,8 @@ impl RawRing {
     }
 
     /// The records of the live window, oldest first. A slot that fails validation inside the
-    /// window ends it with a `Corrupt` error (after the records before it were returned).
+    /// window (the writer overwrote it while this ran, or it is damaged) makes the whole call a
+    /// `Corrupt` error naming the slot; `RawReader` streams records one by one instead.
     pub fn records(&self) -> Result<Vec<RawRecord>> {
         let Some(run) = self.window() else { return Ok(Vec::new()) };
         let mut out = Vec::new();

@@ -4,6 +4,7 @@
 //! `demo` check), 2 usage, I/O, foreign or mismatched input. Errors go to stderr as
 //! `replaylog: <path>: <what> (<what to do>)`.
 
+mod archive;
 mod archive_entry;
 mod decode;
 mod demo;
@@ -37,7 +38,7 @@ foreign or mismatched input.";
 #[command(
     name = "replaylog",
     version,
-    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, demo",
+    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, archive, demo",
     after_help = AFTER_HELP
 )]
 struct Cli {
@@ -74,6 +75,10 @@ enum Command {
     /// values) and a summary. Exit 0 identical, 1 they differ, 2 error.
     #[command(after_help = AFTER_HELP)]
     Diff(diff::DiffArgs),
+    /// Drain a ring into an archive journal while its writer runs (resuming an existing
+    /// archive); report every record the ring overwrote first. Exit 0 lossless, 1 records missed.
+    #[command(after_help = AFTER_HELP)]
+    Archive(archive::ArchiveArgs),
     /// Record a simulated control loop into a ring as fast as possible, measure append latency,
     /// then reopen, replay and verify every record and every injected failure.
     #[command(after_help = AFTER_HELP)]
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
         Command::Tail(args) => tail::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Archive(args) => archive::run(&args),
     };
     match result {
         Ok(code) => code,

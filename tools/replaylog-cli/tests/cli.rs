@@ -617,3 +617,31 @@ fn every_subcommand_survives_foreign_and_damaged_inputs() {
     assert_eq!(replaylog(&["validate", s(&d.join("truncated.ring"))]).status.code(), Some(1));
     assert_eq!(replaylog(&["validate", s(&d.join("flipped.ring"))]).status.code(), Some(1));
 }
+
+#[test]
+fn archive_command_drains_a_ring_resumes_and_reports_what_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("a.ring");
+    let arch = dir.path().join("arch");
+    let mut log: RingLog<Rec> = RingLog::open_with(&ring, 64, RingOptions::default().layout_of::<Rec>()).unwrap();
+    for i in 0..50 {
+        log.append(&rec(i)).unwrap();
+    }
+    let out = expect(&["archive", s(&ring), "--to", s(&arch), "--idle-exit-ms", "50", "--quiet"], 0);
+    assert!(out.contains("archived 50 records"), "{out}");
+    // The archive and the ring are the same capture.
+    expect(&["diff", "--epochs", s(&ring), s(&arch)], 0);
+    // Resume after more than a lap: the gap is reported and the exit status says so.
+    for i in 50..300 {
+        log.append(&rec(i)).unwrap();
+    }
+    let out = expect(&["archive", s(&ring), "--to", s(&arch), "--idle-exit-ms", "50", "--quiet"], 1);
+    assert!(out.contains("resumed at seq 50"), "{out}");
+    assert!(out.contains("missed 186 records") && out.contains("seqs 50..236"), "{out}");
+    // A foreign ring path is an error, and the archive is left alone.
+    let before = snapshot(&arch);
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a ring").unwrap();
+    expect(&["archive", s(&junk), "--to", s(&arch), "--seconds", "0.1"], 2);
+    assert_eq!(snapshot(&arch), before);
+}
