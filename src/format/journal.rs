@@ -157,17 +157,22 @@ const _: () = assert!(std::mem::offset_of!(FrameHeader, lsn) == 12);
 pub const FRAME_CRC_START: usize = 4;
 
 impl FrameHeader {
-    /// Header for `body` with the CRC filled in.
-    pub fn new(kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) -> Self {
-        let mut h = FrameHeader {
+    /// The header with a zero CRC.
+    fn unsealed(kind: u8, flags: u8, lsn: u64, raw_len: u32, body_len: usize) -> Self {
+        FrameHeader {
             crc: U32::ZERO,
-            body_len: U32::new(body.len() as u32),
+            body_len: U32::new(body_len as u32),
             kind,
             flags,
             reserved: U16::ZERO,
             lsn: U64::new(lsn),
             raw_len: U32::new(raw_len),
-        };
+        }
+    }
+
+    /// Header for `body` with the CRC filled in.
+    pub fn new(kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) -> Self {
+        let mut h = FrameHeader::unsealed(kind, flags, lsn, raw_len, body.len());
         h.crc = U32::new(crc32(&[&h.as_bytes()[FRAME_CRC_START..], body]));
         h
     }
@@ -176,16 +181,7 @@ impl FrameHeader {
 /// Appends a complete frame to `buf`: header, body, then one CRC over the contiguous range.
 pub fn encode_frame(buf: &mut Vec<u8>, kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) {
     let start = buf.len();
-    let h = FrameHeader {
-        crc: U32::ZERO,
-        body_len: U32::new(body.len() as u32),
-        kind,
-        flags,
-        reserved: U16::ZERO,
-        lsn: U64::new(lsn),
-        raw_len: U32::new(raw_len),
-    };
-    buf.extend_from_slice(h.as_bytes());
+    buf.extend_from_slice(FrameHeader::unsealed(kind, flags, lsn, raw_len, body.len()).as_bytes());
     buf.extend_from_slice(body);
     let crc = crc32fast::hash(&buf[start + FRAME_CRC_START..]);
     buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
