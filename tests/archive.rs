@@ -43,23 +43,35 @@ fn archiving_a_full_speed_writer_loses_nothing_unreported() {
     let seqs = check_archive(&arch);
     assert_eq!(stats.archived, seqs.len() as u64);
     assert_eq!(stats.archived + stats.missed, total, "{stats:?}");
-    // Every missing seq is inside a reported gap.
+    // Every missing seq is inside a reported gap (as far as the kept gap list reaches; under
+    // heavy load a starved archiver can be lapped more than 10,000 times).
+    assert!(stats.gaps_total as usize >= stats.gaps.len());
+    let complete = stats.gaps_total as usize == stats.gaps.len();
     let mut expect = 0;
     let mut gaps = stats.gaps.iter();
     for &s in &seqs {
         while expect < s {
-            let g: &Gap = gaps.next().unwrap_or_else(|| panic!("seq {expect} missing and unreported"));
+            let Some(g) = gaps.next() else {
+                assert!(!complete, "seq {expect} missing and unreported");
+                break;
+            };
+            let g: &Gap = g;
             assert_eq!(g.from, expect);
             expect = g.to;
+        }
+        if expect < s {
+            break; // past the kept gap list
         }
         assert_eq!(s, expect);
         expect += 1;
     }
+    let gap_sum: u64 = stats.gaps.iter().map(|g| g.to - g.from).sum();
+    assert!(gap_sum <= stats.missed && (!complete || gap_sum == stats.missed));
     println!(
         "archiver: {total} appends in {write_s:.3} s, {} archived, {} missed in {} gaps, {:.2} M records/s archived",
         stats.archived,
         stats.missed,
-        stats.gaps.len(),
+        stats.gaps_total,
         stats.records_per_s() / 1e6
     );
 }

@@ -554,3 +554,35 @@ fn write_batch_is_contiguous_under_concurrent_writers() {
         Ok(None)
     ));
 }
+
+/// Regression, found by fuzzing `open`: the newest segment was sealed but had frames after its
+/// sealed end. Open kept them and started the next segment; from then on the (no longer newest)
+/// segment was "not sealed at its end" and the journal could never be opened again. Bytes after
+/// a sealed end are tail now: cut with a backup.
+#[test]
+fn regression_frames_after_a_sealed_end_are_tail_and_the_journal_reopens() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    let j = Journal::open(&dir, JournalOptions::default()).unwrap();
+    for i in 0..5u64 {
+        j.write(&i.to_le_bytes()).unwrap();
+    }
+    j.roll().unwrap();
+    j.close().unwrap();
+    let seg0 = dir.join(format!("{:020}.seg", 0));
+    let seg1 = dir.join(format!("{:020}.seg", 1));
+    std::fs::remove_file(&seg1).unwrap(); // the sealed segment is the newest again
+    let mut bytes = std::fs::read(&seg0).unwrap();
+    let sealed_len = bytes.len();
+    replaylog::format::journal::encode_frame(&mut bytes, 1, 0, 6, 3, b"xyz"); // intact-looking lsn 6
+    std::fs::write(&seg0, &bytes).unwrap();
+    let j = Journal::open(&dir, JournalOptions::default()).unwrap();
+    assert_eq!(j.recovery().unwrap().valid_bytes, sealed_len as u64);
+    assert_eq!(j.write(b"six").unwrap(), Lsn(6));
+    j.close().unwrap();
+    let j = Journal::open(&dir, JournalOptions::default()).unwrap();
+    j.close().unwrap();
+    let items = all_items(&dir);
+    assert_eq!(items.len(), 6);
+    assert_eq!(items[5].2, b"six");
+}

@@ -481,3 +481,35 @@ fn a_torn_header_copy_is_survived_and_rewritten() {
     assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
     assert_eq!(image(&path), before);
 }
+
+/// Regression, found by fuzzing `open`: a slot claiming epoch u32::MAX (with no valid state to
+/// rule it out) exhausted the epoch counter, and open refused the ring only after it had already
+/// zeroed slots. Every refusal now happens before the first write.
+#[test]
+fn regression_epoch_exhausted_is_refused_before_anything_is_written() {
+    use replaylog::format::ring::*;
+    let dir = scratch();
+    let path = dir.path().join("epoch.ring");
+    {
+        let mut log: RingLog<[u8; 16]> = RingLog::open(&path, 4).unwrap();
+        log.append(&[1; 16]).unwrap();
+        log.append(&[2; 16]).unwrap();
+    }
+    let g = Geometry::new(16, EVIDENCE_BYTES_DEFAULT, 4, 0).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    for off in STATE_OFFSETS {
+        bytes[off as usize..off as usize + STATE_BYTES].fill(0); // no valid state
+    }
+    let slot = g.slot_offset(1) as usize;
+    bytes[slot + SLOT_EPOCH..slot + SLOT_EPOCH + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let end = slot + SLOT_HEADER_BYTES + 16;
+    let crc = crc32fast::hash(&bytes[slot + SLOT_CRC_START..end]);
+    bytes[slot + SLOT_CRC..slot + SLOT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    // Slot 2 holds junk outside the window, which a successful open would zero.
+    bytes[g.slot_offset(2) as usize + 40] = 0x77;
+    fs::write(&path, &bytes).unwrap();
+    let before = image(&path);
+    let err = RingLog::<[u8; 16]>::open(&path, 4).unwrap_err();
+    assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
+    assert_eq!(image(&path), before);
+}

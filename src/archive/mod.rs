@@ -186,8 +186,10 @@ pub struct ArchiveStats {
     /// Seqs the ring overwrote before they could be archived (never silently dropped: each
     /// also appears in `gaps`).
     pub missed: u64,
-    /// The gaps, oldest first (the first 10,000).
+    /// The gaps, oldest first (the first 10,000; `gaps_total` counts them all).
     pub gaps: Vec<Gap>,
+    /// How many gaps there were.
+    pub gaps_total: u64,
     /// The next seq to archive.
     pub next_seq: u64,
     /// Where this archiver started (the last archived seq + 1 of an earlier run, or the ring's
@@ -361,6 +363,7 @@ fn run(
             s.archived = archived;
             s.missed = missed;
             let room = GAPS_KEPT.saturating_sub(s.gaps.len());
+            s.gaps_total += gaps.len() as u64;
             s.gaps.extend(gaps.drain(..).take(room));
             s.next_seq = reader.position();
             s.lag = reader.ring().cursor_hint().map_or(0, |c| c.saturating_sub(reader.position()));

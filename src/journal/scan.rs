@@ -298,8 +298,15 @@ pub(crate) fn judge(segs: &[SegInfo], leftovers: bool) -> Verdict {
         expected_lsn = Some(seg.next_lsn);
     }
     let newest = &segs[last];
-    if newest.valid_end < newest.len {
-        return Verdict::TornTail { index: Some(last), valid_end: newest.valid_end };
+    // A sealed segment ends at its sealed length: anything after it (even intact-looking frames)
+    // was never part of it, and keeping it would make the segment unopenable once it is no
+    // longer the newest (found by fuzzing).
+    let end = match newest.watermark {
+        Some((w, _)) if w.sealed.get() == 1 => w.valid_bytes.get(),
+        _ => newest.valid_end,
+    };
+    if end < newest.len {
+        return Verdict::TornTail { index: Some(last), valid_end: end };
     }
     if leftovers {
         return Verdict::TornTail { index: None, valid_end: 0 };

@@ -182,12 +182,13 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             },
             _record: PhantomData,
         };
+        log.recover()?;
+        // After recovery, which refuses (changing nothing) before it writes anything.
         if let Some(bad) = opened.bad_header_copy {
             log.region.write(bad as usize, opened.header.as_bytes());
             log.flush(bad as usize, SECTOR_BYTES as usize)?;
             log.recovery.header_copy_repaired = true;
         }
-        log.recover()?;
         // Last: recovery ends with an fdatasync, which cleans and write-protects every page again
         // (dirty tracking), so prefaulting earlier would leave the first lap faulting anyway.
         if options.prefault {
@@ -244,6 +245,12 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             Some(run) => (run.first, run.last + 1),
             None => (watermark, watermark),
         };
+        // Checked before anything is written: a refused open leaves the file as it was.
+        let epoch = max_epoch.checked_add(1).ok_or_else(|| ReplayLogError::Corrupt {
+            path: self.path.clone(),
+            location: Location::RingState,
+            reason: "epoch counter exhausted".into(),
+        })?;
         // Every slot the window does not own is zeroed durably before this writer's first append,
         // unless it is all zero already. Such a slot may hold a record persisted beyond the run
         // out of order, or sectors of one (a torn write). The next writer will rewrite those seqs
@@ -269,11 +276,6 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             self.flush(a, b - a)?;
         }
         self.recovery.slots_invalidated = invalidated;
-        let epoch = max_epoch.checked_add(1).ok_or_else(|| ReplayLogError::Corrupt {
-            path: self.path.clone(),
-            location: Location::RingState,
-            reason: "epoch counter exhausted".into(),
-        })?;
         let r = &mut self.recovery;
         r.slots_valid = valid;
         r.slots_never_written = never;
