@@ -6,6 +6,7 @@
 
 mod archive;
 mod archive_entry;
+mod bench;
 mod decode;
 mod demo;
 mod diff;
@@ -83,6 +84,8 @@ enum Command {
     /// then reopen, replay and verify every record and every injected failure.
     #[command(after_help = AFTER_HELP)]
     Demo(demo::DemoArgs),
+    /// Per-operation latency (HDR p50..max) and throughput of the ring and journal next to raw baselines.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => {
             return demo::run(&args).unwrap_or_else(|e| {
+                eprintln!("replaylog: {e}");
+                ExitCode::from(2)
+            });
+        }
+        Command::Bench(args) => {
+            return bench::run(&args).unwrap_or_else(|e| {
                 eprintln!("replaylog: {e}");
                 ExitCode::from(2)
             });
