@@ -42,6 +42,9 @@ pub const SEGMENT_NAME_DIGITS: usize = 20;
 pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Name of the backup subdirectory recovery and repair move cut bytes into.
 pub const BACKUP_DIR: &str = "backup";
+/// Largest LSN (and segment number, and watermark generation) a valid header or watermark may
+/// carry: far beyond any real journal, and low enough that arithmetic on it never overflows.
+pub const COUNTER_MAX: u64 = 1 << 62;
 
 /// The segment header, written once when the segment is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
@@ -89,6 +92,11 @@ impl SegmentHeader {
     pub fn crc_ok(&self) -> bool {
         self.crc.get() == crc32(&[&self.as_bytes()[..60]])
     }
+
+    /// Whether the counters are in range (segment number, first LSN in 1..=COUNTER_MAX).
+    pub fn counters_ok(&self) -> bool {
+        self.segment.get() <= COUNTER_MAX && (1..=COUNTER_MAX).contains(&self.first_lsn.get())
+    }
 }
 
 /// One of two alternating watermark copies: the durable extent of this segment.
@@ -122,10 +130,14 @@ impl Watermark {
         w
     }
 
-    /// Decodes a copy; `None` when never written or damaged.
+    /// Decodes a copy; `None` when never written, damaged, or out of range.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let w = Watermark::read_from_bytes(bytes.get(..WATERMARK_BYTES)?).ok()?;
-        (w.generation.get() != 0 && w.sealed.get() <= 1 && w.crc.get() == crc32(&[&w.as_bytes()[..28]])).then_some(w)
+        let in_range = (1..=COUNTER_MAX).contains(&w.generation.get())
+            && (1..=COUNTER_MAX).contains(&w.next_lsn.get())
+            && w.valid_bytes.get() >= DATA_OFFSET
+            && w.sealed.get() <= 1;
+        (in_range && w.crc.get() == crc32(&[&w.as_bytes()[..28]])).then_some(w)
     }
 }
 

@@ -150,7 +150,8 @@ impl RingState {
     /// Decodes a state copy, `None` if its checksum fails (never written, or torn).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let s = RingState::read_from_bytes(bytes.get(..STATE_BYTES)?).ok()?;
-        (s.generation.get() != 0 && s.crc.get() == crc32(&[&s.as_bytes()[..24]])).then_some(s)
+        let in_range = (1..=SEQ_MAX).contains(&s.generation.get()) && s.synced_next.get() <= SEQ_MAX;
+        (in_range && s.crc.get() == crc32(&[&s.as_bytes()[..24]])).then_some(s)
     }
 }
 
@@ -202,6 +203,9 @@ pub const SLOT_EVIDENCE_BYTES: usize = 30;
 pub const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"RLS1");
 /// The seq word while a slot is being (re)written. Never a valid seq.
 pub const SEQ_BUSY: u64 = u64::MAX;
+/// Largest seq (and state generation) accepted from a file: far beyond any real ring, and low
+/// enough that `seq + 1` never reaches `SEQ_BUSY` or overflows.
+pub const SEQ_MAX: u64 = 1 << 62;
 /// Flag: evidence is present.
 pub const SLOT_FLAG_EVIDENCE: u16 = 1 << 0;
 /// Flag: first record written by its epoch (the lineage fence, see [`super::window`]).
@@ -333,6 +337,9 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
     }
     if seq == SEQ_BUSY {
         return Err(SlotFault::Busy);
+    }
+    if seq > SEQ_MAX {
+        return Err(SlotFault::BadHeader);
     }
     let has_evidence = flags & SLOT_FLAG_EVIDENCE != 0;
     if magic != SLOT_MAGIC

@@ -162,7 +162,8 @@ impl ReadOnlyJournal {
                 Some(Problem::BadTail { segment: self.scan.segs[*i].number, valid_bytes: *valid_end })
             }
             Verdict::TornTail { index: None, .. } => {
-                Some(Problem::BadTail { segment: self.scan.segs.last().map_or(0, |s| s.number + 1), valid_bytes: 0 })
+                let segment = self.scan.segs.last().map_or(0, |s| s.number.saturating_add(1));
+                Some(Problem::BadTail { segment, valid_bytes: 0 })
             }
             Verdict::Corrupt { segment, offset, reason, .. } => {
                 Some(Problem::Corrupt { segment: *segment, offset: *offset, reason: reason.clone() })

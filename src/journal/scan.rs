@@ -32,6 +32,8 @@ pub(crate) struct SegInfo {
     pub fault: Option<(u64, FrameFault)>,
     /// Offset and LSN of the last snapshot frame in the valid prefix.
     pub last_snapshot: Option<(u64, u64)>,
+    /// The LSN of the frame boundary at the watermark's `valid_bytes`, if the scan met one there.
+    pub lsn_at_watermark: Option<u64>,
 }
 
 impl SegInfo {
@@ -98,7 +100,7 @@ impl Scan {
             }
             Verdict::TornTail { index: None, .. } => {
                 let path = self.leftovers.first().cloned().unwrap_or_else(|| self.dir.clone());
-                let segment = self.segs.last().map_or(0, |s| s.number + 1);
+                let segment = self.segs.last().map_or(0, |s| s.number.saturating_add(1));
                 Some(ReplayLogError::BadTail { path, segment, valid_bytes: 0 })
             }
             Verdict::Corrupt { segment, offset, reason, .. } => Some(ReplayLogError::Corrupt {
@@ -168,6 +170,7 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         frames: 0,
         fault: None,
         last_snapshot: None,
+        lsn_at_watermark: None,
     };
     let header = match SegmentHeader::read_from_prefix(bytes) {
         Err(_) => Err(format!("file of {len} bytes is shorter than a segment header")),
@@ -191,6 +194,9 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         Ok((h, _)) if h.segment.get() != number => {
             Err(format!("header says segment {} (renamed or misplaced file)", h.segment.get()))
         }
+        Ok((h, _)) if !h.counters_ok() => {
+            Err(format!("header counters out of range (first lsn {})", h.first_lsn.get()))
+        }
         Ok((h, _)) => Ok(h),
     };
     info.header = header;
@@ -208,8 +214,20 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         info.fault = Some((len, FrameFault::TruncatedHeader));
         return Ok(info);
     }
-    while off < len {
-        match check_frame(&bytes[off as usize..], lsn) {
+    // A sealed segment ends at its sealed length: nothing after it is a frame of it.
+    let (w_at, scan_end) = match info.watermark {
+        Some((w, _)) if w.sealed.get() == 1 => (w.valid_bytes.get(), len.min(w.valid_bytes.get())),
+        Some((w, _)) => (w.valid_bytes.get(), len),
+        None => (u64::MAX, len),
+    };
+    loop {
+        if off == w_at {
+            info.lsn_at_watermark = Some(lsn);
+        }
+        if off >= scan_end {
+            break;
+        }
+        match check_frame(&bytes[off as usize..scan_end as usize], lsn) {
             Ok((fh, n)) => {
                 if fh.kind == KIND_SNAPSHOT {
                     info.last_snapshot = Some((off, lsn));
@@ -290,6 +308,13 @@ pub(crate) fn judge(segs: &[SegInfo], leftovers: bool) -> Verdict {
         }
         if seg.valid_end < durable {
             return corrupt(seg, seg.valid_end, frame_reason(), i, Some(seg.valid_end));
+        }
+        if seg.lsn_at_watermark != Some(w.next_lsn.get()) {
+            let reason = format!(
+                "the watermark (byte {durable}, next lsn {}) does not fall on the frame boundary it names",
+                w.next_lsn.get()
+            );
+            return corrupt(seg, durable, reason, i, None);
         }
         if i < last && (w.sealed.get() != 1 || seg.valid_end != seg.len || durable != seg.len) {
             let reason = "a segment before the newest is not sealed at its end".to_string();
