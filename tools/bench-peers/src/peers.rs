@@ -218,17 +218,7 @@ pub fn group_commit(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
     for threads in [1usize, 2, 4, 8] {
         let per_thread = (plan.group_writes / threads as u64).max(1);
         let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
-            rows.push(Row {
-                group: "group commit".into(),
-                variant: variant.into(),
-                size: 64,
-                ops: per_thread * threads as u64,
-                method: "per-op".into(),
-                hist,
-                elapsed,
-                threads,
-                note: String::new(),
-            });
+            rows.push(Row::group_commit(variant, threads, per_thread, hist, elapsed));
         };
         {
             let dir = plan.scratch()?;

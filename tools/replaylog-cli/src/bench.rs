@@ -221,6 +221,27 @@ pub struct Row {
 }
 
 impl Row {
+    /// A group-commit row: 64-byte writes, `per_thread` from each of `threads` threads.
+    pub fn group_commit(
+        variant: &str,
+        threads: usize,
+        per_thread: u64,
+        hist: Histogram<u64>,
+        elapsed: Duration,
+    ) -> Row {
+        Row {
+            group: "group commit".into(),
+            variant: variant.into(),
+            size: 64,
+            ops: per_thread * threads as u64,
+            method: "per-op".into(),
+            hist,
+            elapsed,
+            threads,
+            note: String::new(),
+        }
+    }
+
     pub fn ops_per_s(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-12)
     }
@@ -878,17 +899,7 @@ pub fn group_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             std::sync::Arc::new(Journal::open(dir.path().join("j"), JournalOptions::default().sync(SyncMode::Sync))?);
         let (hist, elapsed) = run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
         j.close()?;
-        rows.push(Row {
-            group: "group commit".into(),
-            variant: "Journal Sync".into(),
-            size: 64,
-            ops: per_thread * threads as u64,
-            method: "per-op".into(),
-            hist,
-            elapsed,
-            threads,
-            note: String::new(),
-        });
+        rows.push(Row::group_commit("Journal Sync", threads, per_thread, hist, elapsed));
     }
     Ok(())
 }
