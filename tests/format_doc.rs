@@ -43,6 +43,7 @@ fn code_constants() -> BTreeMap<&'static str, String> {
         ("SLOT_FLAG_EVIDENCE", h(SLOT_FLAG_EVIDENCE as u64)),
         ("SLOT_FLAG_EPOCH_FIRST", h(SLOT_FLAG_EPOCH_FIRST as u64)),
         ("EVIDENCE_HEADER_BYTES", n(EVIDENCE_HEADER_BYTES as u64)),
+        ("SEQ_MAX", n(SEQ_MAX)),
         ("HEADER_BYTES", n(size_of::<RingHeader>() as u64)),
         ("SEGMENT_MAGIC", String::from_utf8(j::SEGMENT_MAGIC.to_vec()).unwrap()),
         ("SEGMENT_VERSION", n(j::SEGMENT_VERSION as u64)),
@@ -58,6 +59,7 @@ fn code_constants() -> BTreeMap<&'static str, String> {
         ("KIND_SNAPSHOT", n(j::KIND_SNAPSHOT as u64)),
         ("FRAME_FLAG_LZ4", h(j::FRAME_FLAG_LZ4 as u64)),
         ("SEGMENT_NAME_DIGITS", n(j::SEGMENT_NAME_DIGITS as u64)),
+        ("COUNTER_MAX", n(j::COUNTER_MAX)),
     ])
 }
 
