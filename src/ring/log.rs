@@ -89,6 +89,11 @@ pub struct RingLog<T> {
     epoch: u32,
     /// Next seq to write.
     next: u64,
+    /// Byte offset of the slot `next` goes to (`slot_offset(next % capacity)`, kept up to date
+    /// by `append` so the hot path does no division).
+    next_off: usize,
+    /// End of the slot array (`slot_offset(capacity)`), where `next_off` wraps.
+    slots_end: usize,
     /// Oldest seq of the window recovered at open (the window may start later after wrapping).
     first: u64,
     /// Every seq below this is durable.
@@ -159,6 +164,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             layout: opened.layout,
             epoch: 0,
             next: 0,
+            next_off: g.slots_offset as usize,
+            slots_end: g.slot_offset(g.capacity_slots) as usize,
             first: 0,
             synced_next: 0,
             state_generation: 0,
@@ -286,6 +293,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         r.epoch = epoch;
         self.first = first;
         self.next = next;
+        self.next_off = self.geometry.slot_offset(self.geometry.index_of(next)) as usize;
         self.epoch = epoch;
         // Seqs at or above `next` will be rewritten, so the watermark must not claim them.
         self.synced_next = watermark.min(next);
@@ -395,7 +403,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         }
         debug_assert_eq!(record.len(), self.geometry.record_bytes as usize);
         let seq = self.next;
-        let off = self.geometry.slot_offset(seq % self.geometry.capacity_slots) as usize;
+        let off = self.next_off;
+        debug_assert_eq!(off as u64, self.geometry.slot_offset(self.geometry.index_of(seq)));
         let evidence_bytes = evidence.map_or(0, |(h, m)| h.len() + m.len());
         let mut flags = if evidence.is_some() { SLOT_FLAG_EVIDENCE } else { 0 };
         if self.epoch_first_pending {
@@ -422,6 +431,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         slot[..4].copy_from_slice(&crc.to_le_bytes());
         seqlock::end_write(&mut SlotWord { region: &mut self.region, off: off + SLOT_SEQ }, seq);
         self.next = seq + 1;
+        self.next_off += self.geometry.slot_bytes as usize;
+        if self.next_off == self.slots_end {
+            self.next_off = self.geometry.slots_offset as usize;
+        }
         self.epoch_first_pending = false;
         self.write_cursor();
         Ok(())
