@@ -40,7 +40,8 @@ pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
 pub use format::window::Anchor;
 pub use journal::{
-    EntryKind, Item, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, Recovery, SyncMode, Validation,
+    Ack, EntryKind, Item, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, Recovery, SyncMode,
+    Validation,
 };
 pub use ring::{
     EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord, RingIter,

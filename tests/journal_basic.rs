@@ -78,8 +78,9 @@ fn large_entries_are_compressed_and_roundtrip() {
     let big = vec![7u8; 1 << 20];
     j.write(&big).unwrap();
     j.close().unwrap();
-    let seg_bytes: u64 = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-    assert!(seg_bytes < 64 * 1024, "1 MiB of sevens should compress, segment is {seg_bytes} bytes");
+    // Frame bytes, not file length: the segment file is preallocated to its maximum size.
+    let seg_bytes = validate(&dir).unwrap().valid_bytes;
+    assert!(seg_bytes < 64 * 1024, "1 MiB of sevens should compress, segment holds {seg_bytes} bytes");
     assert_eq!(all_items(&dir)[0].2, big);
 }
 
@@ -256,6 +257,22 @@ fn foreign_paths_and_entries_are_refused_untouched() {
     assert_eq!(image(&seg), before);
 }
 
+/// `bytes` with `garbage` written at `at` (over the zero-filled preallocated tail, or past the
+/// end): what a torn write after the last frame leaves.
+fn torn(bytes: &[u8], at: usize, garbage: &[u8]) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    if v.len() < at + garbage.len() {
+        v.resize(at + garbage.len(), 0);
+    }
+    v[at..at + garbage.len()].copy_from_slice(garbage);
+    v
+}
+
+/// End of the valid frames of one segment file (its file is preallocated beyond).
+fn frames_end(seg: &Path) -> usize {
+    validate(seg).unwrap().valid_bytes as usize
+}
+
 fn journal_with_segments(dir: &Path) {
     let j = Journal::open(dir, JournalOptions::default().sync(SyncMode::Async)).unwrap();
     for i in 0..20 {
@@ -277,14 +294,16 @@ fn validate_reports_torn_corrupt_and_truncated_files() {
     assert_eq!((good.chunks, good.problem.clone()), (40, None));
     let seg0 = dir.join(format!("{:020}.seg", 0));
     let seg1 = dir.join(format!("{:020}.seg", 1));
-    // Torn tail: garbage appended to the last segment after its watermark.
+    // Torn tail: garbage after the last frame of the last segment (after its watermark).
     let pristine1 = std::fs::read(&seg1).unwrap();
-    std::fs::write(&seg1, [pristine1.clone(), vec![0xAB; 100]].concat()).unwrap();
+    let end1 = frames_end(&seg1);
+    let torn1 = torn(&pristine1, end1, &[0xAB; 100]);
+    std::fs::write(&seg1, &torn1).unwrap();
     let v = validate(&dir).unwrap();
     assert_eq!(v.chunks, 40);
-    assert_eq!(v.problem, Some(Problem::BadTail { segment: 1, valid_bytes: pristine1.len() as u64 }));
+    assert_eq!(v.problem, Some(Problem::BadTail { segment: 1, valid_bytes: end1 as u64 }));
     assert!(matches!(replay(&dir, |_| {}), Err(ReplayLogError::BadTail { segment: 1, .. })));
-    assert_eq!(std::fs::read(&seg1).unwrap().len(), pristine1.len() + 100, "validate and replay change nothing");
+    assert_eq!(std::fs::read(&seg1).unwrap(), torn1, "validate and replay change nothing");
     std::fs::write(&seg1, &pristine1).unwrap();
     // Corrupt: a flipped byte inside the sealed segment.
     let pristine0 = std::fs::read(&seg0).unwrap();
@@ -296,7 +315,7 @@ fn validate_reports_torn_corrupt_and_truncated_files() {
     assert_eq!(v.chunks, 0);
     std::fs::write(&seg0, &pristine0).unwrap();
     // Truncated below the watermark.
-    std::fs::write(&seg1, &pristine1[..pristine1.len() - 10]).unwrap();
+    std::fs::write(&seg1, &pristine1[..end1 - 10]).unwrap();
     let v = validate(&dir).unwrap();
     assert!(matches!(v.problem, Some(Problem::Corrupt { segment: 1, .. })), "{v:?}");
     // A single segment file can be validated too.
@@ -328,9 +347,11 @@ fn corrupt_acknowledged_data_refuses_open_and_repair_keeps_a_backup() {
     let report = repair(&dir).unwrap().expect("something to repair");
     assert_eq!(report.segment, Some(1));
     assert_eq!(report.valid_bytes, sixth.offset);
-    assert_eq!(report.cut_bytes, bytes.len() as u64 - sixth.offset);
+    // Everything from the damage to the last non-zero byte (the rest is preallocated zeros).
+    let used = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    assert_eq!(report.cut_bytes, (used - sixth.offset as usize) as u64);
     let backup = std::fs::read(&report.backups[0]).unwrap();
-    assert_eq!(backup, bytes[sixth.offset as usize..]);
+    assert_eq!(backup, bytes[sixth.offset as usize..used]);
     let items = all_items(&dir);
     assert_eq!(items.len(), 25);
     assert_eq!(validate(&dir).unwrap().problem, None);
@@ -347,14 +368,15 @@ fn absolute_recovery_refuses_a_torn_tail_tolerate_cuts_it_with_a_backup() {
     journal_with_segments(&dir);
     let seg1 = dir.join(format!("{:020}.seg", 1));
     let pristine = std::fs::read(&seg1).unwrap();
-    let torn = [pristine.clone(), vec![0x11; 300]].concat();
+    let end = frames_end(&seg1);
+    let torn = torn(&pristine, end, &[0x11; 300]);
     std::fs::write(&seg1, &torn).unwrap();
     let abs = JournalOptions::default().recovery(replaylog::Recovery::Absolute);
     assert!(matches!(Journal::open(&dir, abs), Err(ReplayLogError::BadTail { segment: 1, .. })));
     assert_eq!(std::fs::read(&seg1).unwrap(), torn);
     let j = Journal::open(&dir, JournalOptions::default()).unwrap();
     let rep = j.recovery().cloned().expect("a recovery report");
-    assert_eq!((rep.segment, rep.valid_bytes, rep.cut_bytes), (Some(1), pristine.len() as u64, 300));
+    assert_eq!((rep.segment, rep.valid_bytes, rep.cut_bytes), (Some(1), end as u64, 300));
     assert_eq!(std::fs::read(&rep.backups[0]).unwrap(), vec![0x11; 300]);
     j.close().unwrap();
     assert_eq!(std::fs::read(&seg1).unwrap(), pristine);
@@ -432,7 +454,9 @@ fn followers_share_the_next_leaders_fdatasync() {
     let mut got: Vec<Lsn> = followers.into_iter().map(|f| f.join().unwrap()).collect();
     got.sort();
     assert_eq!(got, vec![Lsn(2), Lsn(3), Lsn(4)]);
-    assert_eq!(sim.syncs() - base, 4, "two commits of two fdatasyncs each");
+    // Round 1: the leader's frame. Round 2: the leader's watermark with the followers' frames
+    // (acknowledges the leader). Round 3: the followers' watermark.
+    assert_eq!(sim.syncs() - base, 3, "three pipelined rounds");
     assert_eq!(j.durable_lsn().unwrap(), Lsn(5));
 }
 

@@ -64,12 +64,17 @@ pub(crate) fn cut(storage: &dyn Storage, scan: &Scan) -> Result<Option<CutReport
     if let (Some(t), Some(seg)) = (truncate_at, scan.segs.get(keep)) {
         let file = storage.open(&seg.path, OpenMode::ReadWrite).map_err(|e| io("open", &seg.path, e))?;
         let len = file.len().map_err(|e| io("stat", &seg.path, e))?;
+        let mut tail = vec![0u8; len.saturating_sub(t) as usize];
+        file.read_exact_at(&mut tail, t).map_err(|e| io("read", &seg.path, e))?;
+        // The zero-filled preallocated end of an unsealed segment holds nothing: not copied.
+        if seg.watermark.is_none_or(|(w, _)| w.sealed.get() != 1) {
+            let used = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            tail.truncate(used);
+        }
         report.segment = Some(seg.number);
         report.valid_bytes = t;
-        report.cut_bytes = len.saturating_sub(t);
-        if len > t {
-            let mut tail = vec![0u8; (len - t) as usize];
-            file.read_exact_at(&mut tail, t).map_err(|e| io("read", &seg.path, e))?;
+        report.cut_bytes = tail.len() as u64;
+        if !tail.is_empty() {
             let name = format!("{}.{t}.{stamp}.cut", segment_name(seg.number));
             let bpath = backup_dir.join(name);
             let b = storage.open(&bpath, OpenMode::CreateNew).map_err(|e| io("create", &bpath, e))?;

@@ -12,7 +12,7 @@ mod writer;
 
 pub use cut::{CutReport, RepairReport};
 pub use options::{
-    COMPRESS_MIN_BYTES_DEFAULT, JournalOptions, Recovery, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
+    Ack, COMPRESS_MIN_BYTES_DEFAULT, JournalOptions, Recovery, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
     SYNC_INTERVAL_MS_MIN, SyncMode,
 };
 pub use read::{

@@ -20,6 +20,25 @@ pub enum SyncMode {
     Interval(u64),
 }
 
+/// When a sync (a `SyncMode::Sync` write, `sync()`) acknowledges entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Ack {
+    /// Default: once the entries' frames are fdatasync'd **and** a durable watermark covers
+    /// them. Rot anywhere in acknowledged data is then reported as `Corrupt` at open, never cut
+    /// as a torn tail. Costs a lone writer two fdatasyncs per commit (frames, then watermark);
+    /// under concurrent load each fdatasync acknowledges one group and makes the next one's
+    /// frames durable.
+    #[default]
+    Watermarked,
+    /// Once the entries' frames are fdatasync'd: one fdatasync per commit. Their watermark is
+    /// written with the next group commit round (or by the Interval flusher, a roll or
+    /// `close`), so after a crash the frames of the last acknowledged round may lie after the
+    /// durable watermark. Intact, they are kept as usual; rotted, they cannot be told from a
+    /// torn write and are cut like a torn tail (backup kept, reported by
+    /// `Journal::recovery()`), never silently. Rot in anything older is still `Corrupt`.
+    DataSynced,
+}
+
 /// How much damage `Journal::open` tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Recovery {
@@ -60,6 +79,8 @@ pub struct JournalOptions {
     pub compress_min_bytes: Option<u32>,
     /// Damage tolerance at open. Default `Recovery::TolerateTail`.
     pub recovery: Recovery,
+    /// When syncs acknowledge entries. Default `Ack::Watermarked`.
+    pub ack: Ack,
     /// The I/O backend. Default: real files.
     pub storage: Arc<dyn Storage>,
 }
@@ -73,6 +94,7 @@ impl Default for JournalOptions {
             segments_max: None,
             compress_min_bytes: Some(COMPRESS_MIN_BYTES_DEFAULT),
             recovery: Recovery::TolerateTail,
+            ack: Ack::Watermarked,
             storage: Arc::new(FileStorage),
         }
     }
@@ -107,6 +129,11 @@ impl JournalOptions {
     /// Sets the recovery mode.
     pub fn recovery(mut self, r: Recovery) -> Self {
         self.recovery = r;
+        self
+    }
+    /// Sets the acknowledgement policy.
+    pub fn ack(mut self, a: Ack) -> Self {
+        self.ack = a;
         self
     }
     /// Sets the storage backend.

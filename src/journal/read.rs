@@ -361,7 +361,7 @@ pub fn validate_with(storage: Arc<dyn Storage>, path: impl AsRef<Path>) -> Resul
                     offset: seg.valid_end.min(seg.len),
                     reason: seg.fault.map_or("shorter than its durable watermark".into(), |(_, f)| f.to_string()),
                 })
-            } else if seg.valid_end < seg.len {
+            } else if seg.valid_end < seg.data_len {
                 Some(Problem::BadTail { segment: number, valid_bytes: seg.valid_end })
             } else {
                 None

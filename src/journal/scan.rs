@@ -18,6 +18,9 @@ pub(crate) struct SegInfo {
     pub number: u64,
     pub path: PathBuf,
     pub len: u64,
+    /// `len` without the all-zero run that follows the valid frame prefix of an unsealed
+    /// segment (space preallocated for frames and not used yet), else `len`.
+    pub data_len: u64,
     /// `Err(reason)` when the header is not a valid header of this segment.
     pub header: std::result::Result<SegmentHeader, String>,
     /// The current watermark and which copy holds it.
@@ -163,6 +166,7 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         number,
         path: path.to_path_buf(),
         len,
+        data_len: len,
         header: Err(String::new()),
         watermark: None,
         valid_end: 0,
@@ -244,6 +248,15 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
     }
     info.valid_end = off;
     info.next_lsn = lsn;
+    // Segments are preallocated (zero-filled) to their maximum size: in an unsealed segment, zeros
+    // from the end of the valid frames to the end of the file are space not used yet, not damage.
+    // A sealed segment is truncated to its end before it is sealed, so it never has such a tail.
+    let sealed = info.watermark.is_some_and(|(w, _)| w.sealed.get() == 1);
+    // Zeros at or before the durable watermark are damage to acknowledged data, reported as such.
+    if !sealed && off >= w_at && off < len && bytes[off as usize..].iter().all(|&b| b == 0) {
+        info.data_len = off;
+        info.fault = None;
+    }
     Ok(info)
 }
 
@@ -330,7 +343,7 @@ pub(crate) fn judge(segs: &[SegInfo], leftovers: bool) -> Verdict {
         Some((w, _)) if w.sealed.get() == 1 => w.valid_bytes.get(),
         _ => newest.valid_end,
     };
-    if end < newest.len {
+    if end < newest.data_len {
         return Verdict::TornTail { index: Some(last), valid_end: end };
     }
     if leftovers {

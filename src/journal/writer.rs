@@ -18,7 +18,7 @@ use zerocopy::IntoBytes;
 use crate::error::{ReplayLogError, Result};
 use crate::format::journal::*;
 use crate::journal::cut::{self, CutReport};
-use crate::journal::options::{JournalOptions, Recovery, SyncMode};
+use crate::journal::options::{Ack, JournalOptions, Recovery, SyncMode};
 use crate::journal::scan::{self, Verdict};
 use crate::storage::{Kind, OpenMode, Storage, StorageFile};
 
@@ -41,8 +41,16 @@ struct State {
     /// Encoded frames not yet handed to the file (they follow `written`).
     buf: Vec<u8>,
     next_lsn: u64,
-    /// Every LSN below this is durable (or, with `fsync: false`, handed to the OS).
+    /// Every LSN below this is acknowledged: durable and, with `Ack::Watermarked`, covered by
+    /// the durable watermark (with `fsync: false`: handed to the OS).
     durable_next: u64,
+    /// Every LSN below this is covered by the durable watermark.
+    wm_next: u64,
+    /// (end, next LSN) of the current segment's frames that an fdatasync made durable but no
+    /// durable watermark covers yet: the next group-commit round writes their watermark along
+    /// with its own frames, so under load each fdatasync both acknowledges a round and makes
+    /// the next one's frames durable.
+    data_synced: Option<(u64, u64)>,
     wm_generation: u64,
     wm_copy: usize,
     syncing: bool,
@@ -84,11 +92,16 @@ fn create_segment(
     dir: &Path,
     n: u64,
     first_lsn: u64,
+    preallocate: u64,
 ) -> Result<(PathBuf, Arc<dyn StorageFile>)> {
     let path = dir.join(segment_name(n));
     let tmp = dir.join(format!("{}{}", segment_name(n), scan::CREATING_SUFFIX));
     let io = |op, p: &Path, e| ReplayLogError::io(op, p, e);
     let file = storage.open(&tmp, OpenMode::CreateNew).map_err(|e| io("create", &tmp, e))?;
+    // Zero-filled to its maximum size up front: a frame write then changes no file size or
+    // allocation, and each commit's fdatasync flushes data only (BENCHMARKS.md: a growing
+    // file's fdatasync also commits the inode through the filesystem journal).
+    file.allocate(preallocate).map_err(|e| io("fallocate", &tmp, e))?;
     let mut head = vec![0u8; DATA_OFFSET as usize];
     head[..SEGMENT_HEADER_BYTES].copy_from_slice(SegmentHeader::new(n, first_lsn, now_ms()).as_bytes());
     let wm = Watermark::new(1, DATA_OFFSET, first_lsn, false);
@@ -150,13 +163,15 @@ impl Journal {
                 let file = storage
                     .open(&seg.path, OpenMode::ReadWrite)
                     .map_err(|e| ReplayLogError::io("open", &seg.path, e))?;
+                // A cut (or an older writer) may have left it shorter than preallocated.
+                file.allocate(opts.segment_bytes_max).map_err(|e| ReplayLogError::io("fallocate", &seg.path, e))?;
                 (seg.number, seg.path.clone(), Arc::from(file), seg.valid_end, seg.next_lsn, w.generation.get(), copy)
             }
             other => {
                 // No segment yet, or the last one is sealed (a roll stopped before the next
                 // segment became durable): start the next one.
                 let (n, first) = other.as_ref().map_or((0, 1), |s| (s.number + 1, s.next_lsn));
-                let (path, file) = create_segment(&*storage, &dir, n, first)?;
+                let (path, file) = create_segment(&*storage, &dir, n, first, opts.segment_bytes_max)?;
                 (n, path, file, DATA_OFFSET, first, 1, 0)
             }
         };
@@ -177,6 +192,8 @@ impl Journal {
             buf: Vec::with_capacity(FLUSH_BYTES),
             next_lsn,
             durable_next: next_lsn,
+            wm_next: next_lsn,
+            data_synced: None,
             wm_generation,
             wm_copy,
             syncing: false,
@@ -190,7 +207,8 @@ impl Journal {
             // are kept; make them durable before claiming them.
             let mut st = journal.shared.lock();
             st.durable_next = watermark_next_lsn(&last);
-            drop(journal.shared.sync_to(st, next_lsn - 1)?);
+            st.wm_next = st.durable_next;
+            drop(journal.shared.sync_to(st, next_lsn - 1, Ack::Watermarked)?);
         }
         if let Some(ms) = journal.shared.opts.sync_interval_ms() {
             let shared = journal.shared.clone();
@@ -242,7 +260,7 @@ impl Journal {
     /// Makes every entry written so far durable (fdatasync, then the watermark, fdatasync).
     pub fn sync(&self) -> Result<()> {
         let st = self.shared.lock_open()?;
-        self.shared.sync_all(st).map(drop)
+        self.shared.sync_all(st, self.shared.opts.ack).map(drop)
     }
 
     /// Seals the current segment (durable) and starts the next one.
@@ -275,7 +293,7 @@ impl Journal {
     pub fn close(&self) -> Result<()> {
         let result = {
             let st = self.shared.lock_open()?;
-            let (mut st, r) = match self.shared.sync_all(st) {
+            let (mut st, r) = match self.shared.sync_all(st, Ack::Watermarked) {
                 Ok(st) => (st, Ok(())),
                 Err(e) => (self.shared.lock(), Err(e)),
             };
@@ -381,7 +399,7 @@ impl Shared {
 
     fn after_write<'a>(&'a self, st: MutexGuard<'a, State>, lsn: u64) -> Result<()> {
         match self.opts.sync {
-            SyncMode::Sync => self.sync_to(st, lsn).map(drop),
+            SyncMode::Sync => self.sync_to(st, lsn, self.opts.ack).map(drop),
             SyncMode::Async | SyncMode::Interval(_) => Ok(()),
         }
     }
@@ -403,23 +421,35 @@ impl Shared {
         }
     }
 
-    fn sync_all<'a>(&'a self, st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
-        if st.next_lsn > st.durable_next {
+    fn sync_all<'a>(&'a self, st: MutexGuard<'a, State>, ack: Ack) -> Result<MutexGuard<'a, State>> {
+        if st.next_lsn > st.durable_next.min(st.wm_next) {
             let target = st.next_lsn - 1;
-            self.sync_to(st, target)
+            self.sync_to(st, target, ack)
         } else {
             self.check_writable(&st)?;
             Ok(st)
         }
     }
 
-    /// Group commit: returns once every LSN up to `target` is durable. One caller at a time
-    /// (the leader) flushes, fdatasyncs and writes the watermark with the lock released; the
-    /// others wait and share its result.
-    fn sync_to<'a>(&'a self, mut st: MutexGuard<'a, State>, target: u64) -> Result<MutexGuard<'a, State>> {
+    /// Group commit: returns once every LSN up to `target` is durable and covered by the durable
+    /// watermark. One caller at a time (the leader) runs a round with the lock released: it
+    /// writes the buffered frames and, if an earlier round's fdatasync made frames durable that
+    /// no durable watermark covers yet, a watermark covering exactly those; then one fdatasync.
+    /// That fdatasync acknowledges the earlier frames (their watermark is durable) and makes this
+    /// round's frames durable; their watermark goes out with the next round. A lone writer thus
+    /// needs two rounds (data, then watermark), but under load every round's fdatasync does both
+    /// jobs. A watermark never covers frames whose fdatasync had not returned when it was written.
+    /// `ack`: what "done" means for this caller — `Ack::DataSynced` returns once the frames up
+    /// to `target` are fdatasync'd (their watermark follows in a later round); close, roll, the
+    /// flusher and open's adoption always wait for the watermark.
+    fn sync_to<'a>(&'a self, mut st: MutexGuard<'a, State>, target: u64, ack: Ack) -> Result<MutexGuard<'a, State>> {
         loop {
             self.check_writable(&st)?;
-            if st.durable_next > target {
+            let done = match ack {
+                Ack::Watermarked => st.wm_next,
+                Ack::DataSynced => st.durable_next,
+            };
+            if done > target {
                 return Ok(st);
             }
             if st.syncing {
@@ -432,29 +462,41 @@ impl Shared {
                 return Err(e);
             }
             let (file, path, end, next) = (st.file.clone(), st.path.clone(), st.written, st.next_lsn);
-            let (generation, copy) = (st.wm_generation + 1, 1 - st.wm_copy);
+            if !self.opts.fsync {
+                st.syncing = false;
+                st.durable_next = st.durable_next.max(next);
+                st.wm_next = st.durable_next;
+                self.cv.notify_all();
+                continue;
+            }
+            // The watermark this round may write: frames an earlier fdatasync made durable.
+            let wm = st
+                .data_synced
+                .filter(|&(_, n)| n > st.wm_next)
+                .map(|(at, n)| (Watermark::new(st.wm_generation + 1, at, n, false), 1 - st.wm_copy, n));
             drop(st);
-            let result = if self.opts.fsync {
-                let wm = Watermark::new(generation, end, next, false);
-                file.sync_data()
-                    .map_err(|e| ReplayLogError::io("fdatasync", &path, e))
-                    .and_then(|()| {
-                        file.write_at(wm.as_bytes(), WATERMARK_OFFSETS[copy])
-                            .map_err(|e| ReplayLogError::io("write watermark", &path, e))
-                    })
-                    .and_then(|()| file.sync_data().map_err(|e| ReplayLogError::io("fdatasync", &path, e)))
-            } else {
-                Ok(())
-            };
+            let result = wm
+                .as_ref()
+                .map_or(Ok(()), |(w, copy, _)| {
+                    file.write_at(w.as_bytes(), WATERMARK_OFFSETS[*copy])
+                        .map_err(|e| ReplayLogError::io("write watermark", &path, e))
+                })
+                .and_then(|()| file.sync_data().map_err(|e| ReplayLogError::io("fdatasync", &path, e)));
             st = self.lock();
             st.syncing = false;
             match result {
                 Ok(()) => {
-                    if self.opts.fsync {
-                        st.wm_generation = generation;
+                    if let Some((w, copy, covered)) = wm {
+                        st.wm_generation = w.generation.get();
                         st.wm_copy = copy;
+                        st.wm_next = covered;
                     }
-                    st.durable_next = st.durable_next.max(next);
+                    st.data_synced = Some((end, next));
+                    let acked = match self.opts.ack {
+                        Ack::Watermarked => st.wm_next,
+                        Ack::DataSynced => next,
+                    };
+                    st.durable_next = st.durable_next.max(acked);
                     self.cv.notify_all();
                 }
                 Err(e) => return Err(self.poison(&mut st, e)),
@@ -474,6 +516,9 @@ impl Shared {
         let result = (|| {
             let io = |op, e| ReplayLogError::io(op, &st.path, e);
             let sealed = Watermark::new(st.wm_generation + 1, st.written, st.next_lsn, true);
+            // Drop the unused preallocated tail before the seal: a sealed segment ends at its
+            // last frame (FORMAT.md), and the truncation is durable before the seal claims it.
+            st.file.set_len(st.written).map_err(|e| io("truncate", e))?;
             if self.opts.fsync {
                 st.file.sync_data().map_err(|e| io("fdatasync", e))?;
             }
@@ -483,7 +528,7 @@ impl Shared {
             if self.opts.fsync {
                 st.file.sync_data().map_err(|e| io("fdatasync", e))?;
             }
-            create_segment(storage, &self.dir, st.segment + 1, st.next_lsn)
+            create_segment(storage, &self.dir, st.segment + 1, st.next_lsn, self.opts.segment_bytes_max)
         })();
         let (path, file) = match result {
             Ok(x) => x,
@@ -496,6 +541,8 @@ impl Shared {
         st.wm_generation = 1;
         st.wm_copy = 0;
         st.durable_next = st.next_lsn;
+        st.wm_next = st.next_lsn;
+        st.data_synced = None;
         let seg = st.segment;
         st.segments.push_back(seg);
         self.cv.notify_all();
@@ -532,8 +579,8 @@ impl Shared {
                 continue;
             }
             deadline = now + interval;
-            if st.poisoned.is_none() && st.next_lsn > st.durable_next {
-                st = match self.sync_all(st) {
+            if st.poisoned.is_none() && st.next_lsn > st.wm_next {
+                st = match self.sync_all(st, Ack::Watermarked) {
                     Ok(st) => st,
                     Err(_) => self.lock(),
                 };

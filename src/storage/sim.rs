@@ -58,6 +58,9 @@ struct State {
     writes: u64,
     misdirect: Option<(u64, i64)>,
     latent: HashSet<(PathBuf, u64)>,
+    /// Whether `allocate` extends files (like a real disk) or does nothing (keeps the files of
+    /// tests that sweep every byte small).
+    allocates: bool,
 }
 
 /// The simulated disk. Cloning shares it.
@@ -121,6 +124,14 @@ impl SimStorage {
     /// An empty disk.
     pub fn new() -> SimStorage {
         SimStorage::default()
+    }
+
+    /// An empty disk whose `allocate` extends files with zeros, as `fallocate` does on a real
+    /// one (by default it does nothing, so swept files stay small).
+    pub fn preallocating() -> SimStorage {
+        let disk = SimStorage::default();
+        disk.lock().allocates = true;
+        disk
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -206,6 +217,7 @@ impl SimStorage {
             files: st.files.clone(),
             names: st.names.clone(),
             durable_names: st.durable_names.clone(),
+            allocates: st.allocates,
             ..State::default()
         };
         SimStorage { state: Arc::new(Mutex::new(copy)), gate: Arc::default() }
@@ -280,7 +292,14 @@ impl SimStorage {
             }
             files.insert(*id, SimFile { data: content.clone(), durable: content, pending: Vec::new() });
         }
-        let state = State { next_id: st.next_id, files, durable_names: names.clone(), names, ..State::default() };
+        let state = State {
+            next_id: st.next_id,
+            files,
+            durable_names: names.clone(),
+            names,
+            allocates: st.allocates,
+            ..State::default()
+        };
         SimStorage { state: Arc::new(Mutex::new(state)), gate: Arc::default() }
     }
 
@@ -378,6 +397,21 @@ impl StorageFile for SimHandle {
         let f = st.files.get_mut(&self.id).expect("file");
         f.data.resize(len as usize, 0);
         f.pending.push(Pending::SetLen(len));
+        Ok(())
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let mut st = self.storage.lock();
+        self.storage.op(&mut st, "fallocate")?;
+        if !self.writable {
+            return Err(io::Error::from_raw_os_error(9));
+        }
+        let allocates = st.allocates;
+        let f = st.files.get_mut(&self.id).expect("file");
+        if allocates && (f.data.len() as u64) < len {
+            f.data.resize(len as usize, 0);
+            f.pending.push(Pending::SetLen(len));
+        }
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use memmap2::{MmapMut, MmapOptions};
 use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use replaylog::{Journal, JournalOptions, ReplayLogError, RingLog, RingOptions, SyncMode};
+use replaylog::{Ack, Journal, JournalOptions, ReplayLogError, RingLog, RingOptions, SyncMode};
 use serde_json::{Value, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -794,12 +794,17 @@ impl Writer for Journal {
     }
 }
 
-/// The journal modes measured: (label, mode, durable per write).
-pub const JOURNAL_MODES: [(&str, SyncMode, bool); 3] = [
-    ("Journal Async", SyncMode::Async, false),
-    ("Journal Interval(10ms)", SyncMode::Interval(10), false),
-    ("Journal Sync", SyncMode::Sync, true),
+/// The journal modes measured: (label, mode, acknowledgement policy, durable per write).
+pub const JOURNAL_MODES: [(&str, SyncMode, Ack, bool); 4] = [
+    ("Journal Async", SyncMode::Async, Ack::Watermarked, false),
+    ("Journal Interval(10ms)", SyncMode::Interval(10), Ack::Watermarked, false),
+    ("Journal Sync", SyncMode::Sync, Ack::Watermarked, true),
+    ("Journal Sync, Ack::DataSynced", SyncMode::Sync, Ack::DataSynced, true),
 ];
+
+/// The acknowledgement policies measured under group commit: (label, policy).
+pub const GROUP_ACKS: [(&str, Ack); 2] =
+    [("Journal Sync", Ack::Watermarked), ("Journal Sync, Ack::DataSynced", Ack::DataSynced)];
 
 /// Journal suite: raw BufWriter and raw write+fdatasync, and `Journal` in each mode, per size.
 pub fn journal_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
@@ -811,9 +816,9 @@ pub fn journal_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             let mut w = RawBuffered::create(&dir.path().join("raw"))?;
             rows.push(time_writes(&mut w, plan, n, &entry, "journal async", "raw BufWriter 256K (limit)", "")?);
         }
-        for (label, mode, durable) in JOURNAL_MODES {
+        for (label, mode, ack, durable) in JOURNAL_MODES {
             let dir = plan.scratch()?;
-            let mut j = Journal::open(dir.path().join("j"), JournalOptions::default().sync(mode))?;
+            let mut j = Journal::open(dir.path().join("j"), JournalOptions::default().sync(mode).ack(ack))?;
             let (group, count) = if durable { ("journal sync", plan.sync_writes) } else { ("journal async", n) };
             rows.push(time_writes(&mut j, plan, count, &entry, group, label, "")?);
         }
@@ -894,12 +899,14 @@ pub fn group_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
     let entry = random_bytes(64, 64);
     for threads in [1usize, 2, 4, 8] {
         let per_thread = (plan.group_writes / threads as u64).max(1);
-        let dir = plan.scratch()?;
-        let j =
-            std::sync::Arc::new(Journal::open(dir.path().join("j"), JournalOptions::default().sync(SyncMode::Sync))?);
-        let (hist, elapsed) = run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
-        j.close()?;
-        rows.push(Row::group_commit("Journal Sync", threads, per_thread, hist, elapsed));
+        for (label, ack) in GROUP_ACKS {
+            let dir = plan.scratch()?;
+            let opts = JournalOptions::default().sync(SyncMode::Sync).ack(ack);
+            let j = std::sync::Arc::new(Journal::open(dir.path().join("j"), opts)?);
+            let (hist, elapsed) = run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
+            j.close()?;
+            rows.push(Row::group_commit(label, threads, per_thread, hist, elapsed));
+        }
     }
     Ok(())
 }

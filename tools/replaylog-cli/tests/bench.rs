@@ -45,7 +45,13 @@ fn quick_bench_json_has_every_mode_and_size() {
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
     let results = doc["results"].as_array().expect("results");
     for size in [64, 1024, 65536] {
-        for variant in ["Journal Async", "Journal Interval(10ms)", "Journal Sync", "raw BufWriter 256K (limit)"] {
+        for variant in [
+            "Journal Async",
+            "Journal Interval(10ms)",
+            "Journal Sync",
+            "Journal Sync, Ack::DataSynced",
+            "raw BufWriter 256K (limit)",
+        ] {
             assert!(
                 results.iter().any(|r| r["variant"] == variant && r["size_bytes"] == size),
                 "no {variant} at {size} B"

@@ -89,10 +89,16 @@ fn last_segment(dir: &Path) -> PathBuf {
     segs.pop().unwrap()
 }
 
+/// Writes `n` garbage bytes right after the last frame of a journal segment (over the
+/// zero-filled preallocated space, as a torn write would), or at the end of any other file.
 fn append_garbage(file: &Path, n: usize) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
-    f.write_all(&vec![0xAB; n]).unwrap();
+    use std::os::unix::fs::FileExt;
+    let at = match replaylog::journal::validate(file) {
+        Ok(v) => v.valid_bytes,
+        Err(_) => std::fs::metadata(file).unwrap().len(),
+    };
+    let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    f.write_all_at(&vec![0xAB; n], at).unwrap();
 }
 
 fn replaylog(args: &[&str]) -> Output {
