@@ -610,3 +610,51 @@ fn regression_frames_after_a_sealed_end_are_tail_and_the_journal_reopens() {
     assert_eq!(items.len(), 6);
     assert_eq!(items[5].2, b"six");
 }
+
+/// Async capture on real files across several rolls, with device writeback started every
+/// quarter segment (`sync_file_range`) and preallocated segments truncated at each roll:
+/// everything reads back, the sealed segments end at their last frame, and writing continues
+/// after a reopen.
+#[test]
+fn async_capture_on_real_files_with_early_writeback_rolls_and_reads_back() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    let opts =
+        || JournalOptions::default().sync(SyncMode::Async).segment_bytes_max(256 * 1024).compress_min_bytes(None);
+    let j = Journal::open(&dir, opts()).unwrap();
+    let entries: Vec<Vec<u8>> = (0..1500u64)
+        .map(|i| {
+            let mut v = vec![0u8; 1000];
+            Rng::new(i).fill(&mut v);
+            v
+        })
+        .collect();
+    for e in &entries {
+        j.write(e).unwrap();
+    }
+    j.close().unwrap();
+    let v = validate(&dir).unwrap();
+    assert_eq!((v.chunks, v.problem), (1500, None));
+    let got: Vec<Vec<u8>> = all_items(&dir).into_iter().map(|(_, _, d)| d).collect();
+    assert_eq!(got, entries);
+    let mut segs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 6, "{} segments", segs.len());
+    for s in &segs[..segs.len() - 1] {
+        assert_eq!(
+            std::fs::metadata(s).unwrap().len() as usize,
+            frames_end(s),
+            "{s:?}: sealed segment not truncated to its last frame"
+        );
+    }
+    // The newest segment is preallocated to the maximum size.
+    assert_eq!(std::fs::metadata(segs.last().unwrap()).unwrap().len(), 256 * 1024);
+    let j = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(j.write(b"after reopen").unwrap(), Lsn(1501));
+    j.close().unwrap();
+    assert_eq!(validate(&dir).unwrap().chunks, 1501);
+}

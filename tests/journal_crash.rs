@@ -463,3 +463,62 @@ fn sigkill_loop_long() {
 fn regression_torn_segment_creation_is_tail_not_corrupt() {
     assert_eq!(power_loss_scenario(1_048_581, 13), (13, 2, 0));
 }
+
+/// The writeback hint (`sync_file_range`, started every quarter segment in Async mode) fails like
+/// any other operation: fail every operation of a workload whose rolls start writeback, and the
+/// failure is typed, final, and loses nothing acknowledged (process crash and power cut views).
+#[test]
+fn a_failed_writeback_hint_is_final_and_loses_nothing() {
+    let run = |disk: &SimStorage| -> (Model, Option<ReplayLogError>) {
+        let mut m = Model::default();
+        let j = match Journal::open("/w", options(disk, SyncMode::Async).compress_min_bytes(None)) {
+            Ok(j) => j,
+            Err(e) => return (m, Some(e)),
+        };
+        for i in 0..40u64 {
+            let data = payload(i + 1, i);
+            let data = [data.clone(), vec![i as u8; 5000]].concat();
+            m.entries.push(data.clone());
+            if let Err(e) = j.write(&data) {
+                // Final: the handle refuses everything after the first failure.
+                assert!(matches!(j.write(b"again"), Err(ReplayLogError::Poisoned { .. })), "after {e}");
+                return (m, Some(e));
+            }
+            if i % 10 == 9 {
+                if let Err(e) = j.sync() {
+                    assert!(matches!(j.write(b"again"), Err(ReplayLogError::Poisoned { .. })), "after {e}");
+                    return (m, Some(e));
+                }
+                m.ack(i + 1, Ack::Watermarked);
+            }
+        }
+        (m, None)
+    };
+    let full = disk_for(0);
+    assert!(run(&full).1.is_none());
+    let total = full.ops();
+    let mut hint_failures = 0;
+    for k in 1..=total {
+        let disk = disk_for(0);
+        disk.fail_at(k);
+        let (m, err) = run(&disk);
+        if let Some(ReplayLogError::Io { op: "sync_file_range", .. }) = err {
+            hint_failures += 1;
+        }
+        disk.clear_faults();
+        let ctx = format!("failing op {k} of {total} ({err:?})");
+        let moved = |d: SimStorage| {
+            let opts = JournalOptions::default().storage(Arc::new(d.clone()));
+            let j = Journal::open("/w", opts).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+            j.close().unwrap();
+            let ro = ReadOnlyJournal::open_with(Arc::new(d), "/w").unwrap();
+            let got: Vec<Vec<u8>> = ro.iter_from(Position::Start).unwrap().map(|i| i.unwrap().data).collect();
+            assert!(got.len() as u64 >= m.acked, "{ctx}: acknowledged entries lost");
+            assert_eq!(got[..], m.entries[..got.len()], "{ctx}: not a prefix");
+        };
+        moved(disk.process_crash());
+        moved(disk.power_cut(k));
+    }
+    println!("writeback hint: {total} failure points, {hint_failures} of them in sync_file_range, 0 losses");
+    assert!(hint_failures > 0, "the workload never started writeback");
+}

@@ -52,6 +52,12 @@ pub trait StorageFile: Send + Sync + Debug {
     fn allocate(&self, len: u64) -> io::Result<()>;
     /// fdatasync: every write before it is durable on success.
     fn sync_data(&self) -> io::Result<()>;
+    /// Starts writing `len` bytes at `offset` to the device without waiting (a hint that
+    /// spreads the next `sync_data`'s work; it makes nothing durable). Default: nothing.
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -119,6 +125,9 @@ impl StorageFile for RealFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         sys::fdatasync(&self.0)
+    }
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        sys::start_writeback(&self.0, offset, len)
     }
 }
 

@@ -400,6 +400,12 @@ impl StorageFile for SimHandle {
         Ok(())
     }
 
+    fn start_writeback(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        // A hint with no effect on what is durable; counted so fail-at-k can fail it.
+        let mut st = self.storage.lock();
+        self.storage.op(&mut st, "sync_file_range")
+    }
+
     fn allocate(&self, len: u64) -> io::Result<()> {
         let mut st = self.storage.lock();
         self.storage.op(&mut st, "fallocate")?;

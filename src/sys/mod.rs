@@ -1,5 +1,6 @@
-//! Operating-system facilities: the memory mapping (the crate's only `unsafe` code) and the file
-//! calls around it (preallocation, locks, syncs, no-replace rename).
+//! Operating-system facilities: the memory mapping (the crate's `unsafe` code, plus one FFI call
+//! in `file.rs`: `sync_file_range`, which nix does not wrap) and the file calls around it
+//! (preallocation, locks, syncs, writeback hints, no-replace rename).
 //!
 //! Everything above this module uses the safe API below; nothing else in the crate may contain
 //! `unsafe` (enforced by `#![deny(unsafe_code)]` at the crate root, allowed only here).
@@ -7,5 +8,5 @@
 mod file;
 mod map;
 
-pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace};
+pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
