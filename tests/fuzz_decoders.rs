@@ -34,8 +34,8 @@ use replaylog::format::journal::{
     segment_name,
 };
 use replaylog::format::ring::{
-    EVIDENCE_HEADER_BYTES, Geometry, RingState, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES,
-    STATE_OFFSETS, SlotFault, SlotMeta, check_slot, slot_header_tail,
+    EVIDENCE_HEADER_BYTES, Geometry, RingState, SLOT_CRC_START, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE,
+    SLOT_HEADER_BYTES, SLOT_MAGIC_OFFSET, STATE_OFFSETS, SlotFault, SlotMeta, check_slot, slot_header_tail,
 };
 use replaylog::storage::Storage;
 use replaylog::storage::sim::SimStorage;
@@ -181,11 +181,16 @@ fn build_slot(c: &SlotCase) -> (Geometry, Vec<u8>, SlotMeta, usize) {
     let flags =
         if evidence.is_empty() { 0 } else { SLOT_FLAG_EVIDENCE } | if c.first { SLOT_FLAG_EPOCH_FIRST } else { 0 };
     slot[..8].copy_from_slice(&c.seq.to_le_bytes());
-    slot[12..SLOT_HEADER_BYTES].copy_from_slice(&slot_header_tail(c.seq, c.epoch, flags, evidence.len() as u16));
+    slot[SLOT_MAGIC_OFFSET..SLOT_HEADER_BYTES].copy_from_slice(&slot_header_tail(
+        c.seq,
+        c.epoch,
+        flags,
+        evidence.len() as u16,
+    ));
     let ev_at = SLOT_HEADER_BYTES + c.record_bytes as usize;
     let body_end = ev_at + evidence.len();
     slot[ev_at..body_end].copy_from_slice(&evidence);
-    let crc = crc32(&[&slot[12..body_end]]);
+    let crc = crc32(&[&slot[SLOT_CRC_START..body_end]]);
     slot[8..12].copy_from_slice(&crc.to_le_bytes());
     let meta = SlotMeta { seq: c.seq, epoch: c.epoch, epoch_first: c.first, evidence_bytes: evidence.len() as u16 };
     (g, slot, meta, body_end)

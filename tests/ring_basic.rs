@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::*;
-use replaylog::format::ring::{CURSOR_OFFSET, Geometry};
+use replaylog::format::ring::{CURSOR_OFFSET, Geometry, RING_VERSION};
 use replaylog::{FailureKind, ReplayFailureEvidence, ReplayLogError, RingLog, RingOptions};
 
 fn expect_window(log: &RingLog<Rec>, lineage: u64, first: u64, last: u64) {
@@ -316,14 +316,17 @@ fn foreign_and_mismatched_files_are_refused_and_left_untouched() {
     cases.push(("truncated-ring", bytes[..bytes.len() - 1].to_vec()));
     cases.push(("header-only-ring", bytes[..4608].to_vec()));
     cases.push(("extended-ring", [bytes.clone(), vec![0; 512]].concat()));
-    // A genuine version-2 file: version 2 in both copies, checksums recomputed.
-    let mut other_version = bytes.clone();
-    for base in [0usize, 4096] {
-        other_version[base + 8] = 2;
-        let crc = crc32fast::hash(&other_version[base..base + 508]);
-        other_version[base + 508..base + 512].copy_from_slice(&crc.to_le_bytes());
+    // A genuine file of another version (RING_VERSION + 1), checksums recomputed; a version-1
+    // file (the old slot checksum range) is refused the same way.
+    for (name, version) in [("other-version", RING_VERSION + 1), ("version-1", 1)] {
+        let mut other_version = bytes.clone();
+        for base in [0usize, 4096] {
+            other_version[base + 8..base + 12].copy_from_slice(&version.to_le_bytes());
+            let crc = crc32fast::hash(&other_version[base..base + 508]);
+            other_version[base + 508..base + 512].copy_from_slice(&crc.to_le_bytes());
+        }
+        cases.push((name, other_version));
     }
-    cases.push(("other-version", other_version));
     for (name, content) in &cases {
         let path = dir.path().join(name);
         fs::write(&path, content).unwrap();

@@ -30,8 +30,8 @@ use replaylog::format::layout::Layout;
 use replaylog::format::ring::{
     EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN, EVIDENCE_HEADER_BYTES, Geometry, HEADER_A_OFFSET, HEADER_B_OFFSET,
     LAYOUT_BYTES_MAX, LAYOUT_OFFSET, RECORD_BYTES_MAX, RingHeader, RingState, SECTOR_BYTES, SEQ_BUSY, SLOT_CRC,
-    SLOT_CRC_START, SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES, STATE_BYTES,
-    STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
+    SLOT_CRC_START, SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES,
+    SLOT_MAGIC_OFFSET, STATE_BYTES, STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
 };
 use replaylog::journal::{Position, ReadOnlyJournal, validate_with};
 use replaylog::storage::Storage;
@@ -246,7 +246,7 @@ pub fn slot_properties(g: &Geometry, index: u64, slot: &[u8]) {
     let flags =
         if evidence > 0 { SLOT_FLAG_EVIDENCE } else { 0 } | if meta.epoch_first { SLOT_FLAG_EPOCH_FIRST } else { 0 };
     let tail = slot_header_tail(meta.seq, meta.epoch, flags, meta.evidence_bytes);
-    assert_eq!(tail[..], slot[SLOT_CRC_START..SLOT_HEADER_BYTES], "accepted slot header does not re-encode");
+    assert_eq!(tail[..], slot[SLOT_MAGIC_OFFSET..SLOT_HEADER_BYTES], "accepted slot header does not re-encode");
     let body_end = SLOT_HEADER_BYTES + rb + evidence;
     assert_eq!(crc32(&[&slot[SLOT_CRC_START..body_end]]), u32_at(slot, SLOT_CRC), "accepted a wrong checksum");
 
@@ -627,7 +627,7 @@ pub fn slot_input(
     }
     let flags = if ev.is_some() { SLOT_FLAG_EVIDENCE } else { 0 } | if first { SLOT_FLAG_EPOCH_FIRST } else { 0 };
     slot[..8].copy_from_slice(&seq.to_le_bytes());
-    slot[SLOT_CRC_START..SLOT_HEADER_BYTES].copy_from_slice(&slot_header_tail(
+    slot[SLOT_MAGIC_OFFSET..SLOT_HEADER_BYTES].copy_from_slice(&slot_header_tail(
         seq,
         epoch,
         flags,
