@@ -248,7 +248,7 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
     }
     info.valid_end = off;
     info.next_lsn = lsn;
-    // Segments are preallocated (zero-filled) to their maximum size: in an unsealed segment, zeros
+    // Segments are preallocated (zero-filled) ahead of their frames: in an unsealed segment, zeros
     // from the end of the valid frames to the end of the file are space not used yet, not damage.
     // A sealed segment is truncated to its end before it is sealed, so it never has such a tail.
     let sealed = info.watermark.is_some_and(|(w, _)| w.sealed.get() == 1);

@@ -29,6 +29,12 @@ pub struct Lsn(pub u64);
 /// Bytes buffered before they are handed to the file.
 const FLUSH_BYTES: usize = 256 * 1024;
 
+/// Segment files are extended (`fallocate`, zero-filled) this far ahead of the last frame, or a
+/// quarter segment if smaller, up to `segment_bytes_max`: a frame write then rarely changes the
+/// file size or allocation, so its fdatasync flushes data only (one in every step's worth of
+/// writes pays the metadata commit), while a small journal stays small on disk and to scan.
+const PREALLOC_STEP: u64 = 1 << 20;
+
 /// In `Async` and `Interval` modes, device writeback of the frames handed to the file is started
 /// (`sync_file_range`, no waiting) every this many bytes (or a quarter segment, if smaller), so
 /// a roll's fdatasync finds at most about this much still to write instead of a whole segment:
@@ -48,6 +54,8 @@ struct State {
     buf: Vec<u8>,
     /// Bytes of the current segment below this had their device writeback started (or synced).
     kicked: u64,
+    /// Length the current segment file has been extended (allocated) to.
+    allocated: u64,
     next_lsn: u64,
     /// Every LSN below this is acknowledged: durable and, with `Ack::Watermarked`, covered by
     /// the durable watermark (with `fsync: false`: handed to the OS).
@@ -106,8 +114,8 @@ fn create_segment(
     let tmp = dir.join(format!("{}{}", segment_name(n), scan::CREATING_SUFFIX));
     let io = |op, p: &Path, e| ReplayLogError::io(op, p, e);
     let file = storage.open(&tmp, OpenMode::CreateNew).map_err(|e| io("create", &tmp, e))?;
-    // Zero-filled to its maximum size up front: a frame write then changes no file size or
-    // allocation, and each commit's fdatasync flushes data only (BENCHMARKS.md: a growing
+    // Zero-filled ahead of the frames (PREALLOC_STEP): a frame write then changes no file size
+    // or allocation, and its commit's fdatasync flushes data only (BENCHMARKS.md: a growing
     // file's fdatasync also commits the inode through the filesystem journal).
     file.allocate(preallocate).map_err(|e| io("fallocate", &tmp, e))?;
     let mut head = vec![0u8; DATA_OFFSET as usize];
@@ -165,22 +173,26 @@ impl Journal {
             _ => return Err(scan.problem().expect("damage")),
         };
         let last = scan.segs.last().cloned();
-        let (segment, path, file, written, next_lsn, wm_generation, wm_copy) = match &last {
+        let (segment, path, file, written, next_lsn, wm_generation, wm_copy, allocated) = match &last {
             Some(seg) if seg.watermark.is_some_and(|(w, _)| w.sealed.get() == 0) => {
                 let (w, copy) = seg.watermark.unwrap();
                 let file = storage
                     .open(&seg.path, OpenMode::ReadWrite)
                     .map_err(|e| ReplayLogError::io("open", &seg.path, e))?;
-                // A cut (or an older writer) may have left it shorter than preallocated.
-                file.allocate(opts.segment_bytes_max).map_err(|e| ReplayLogError::io("fallocate", &seg.path, e))?;
-                (seg.number, seg.path.clone(), Arc::from(file), seg.valid_end, seg.next_lsn, w.generation.get(), copy)
+                // A cut may have left it ending at its last frame: extend it ahead again.
+                let ahead = opts.segment_bytes_max.min(seg.valid_end + prealloc_step(&opts));
+                file.allocate(ahead).map_err(|e| ReplayLogError::io("fallocate", &seg.path, e))?;
+                let allocated = seg.len.max(ahead);
+                let w_gen = w.generation.get();
+                (seg.number, seg.path.clone(), Arc::from(file), seg.valid_end, seg.next_lsn, w_gen, copy, allocated)
             }
             other => {
                 // No segment yet, or the last one is sealed (a roll stopped before the next
                 // segment became durable): start the next one.
                 let (n, first) = other.as_ref().map_or((0, 1), |s| (s.number + 1, s.next_lsn));
-                let (path, file) = create_segment(&*storage, &dir, n, first, opts.segment_bytes_max)?;
-                (n, path, file, DATA_OFFSET, first, 1, 0)
+                let ahead = first_allocation(&opts);
+                let (path, file) = create_segment(&*storage, &dir, n, first, ahead)?;
+                (n, path, file, DATA_OFFSET, first, 1, 0, ahead)
             }
         };
         let mut segments: VecDeque<u64> = scan.segs.iter().map(|s| s.number).collect();
@@ -199,6 +211,7 @@ impl Journal {
             written,
             buf: Vec::with_capacity(FLUSH_BYTES),
             kicked: written,
+            allocated,
             next_lsn,
             durable_next: next_lsn,
             wm_next: next_lsn,
@@ -318,6 +331,16 @@ impl Journal {
     }
 }
 
+/// How far ahead of the last frame segment files are extended.
+fn prealloc_step(opts: &JournalOptions) -> u64 {
+    PREALLOC_STEP.min(opts.segment_bytes_max / 4)
+}
+
+/// A new segment's first allocation: its first page and one step.
+fn first_allocation(opts: &JournalOptions) -> u64 {
+    opts.segment_bytes_max.min(DATA_OFFSET + prealloc_step(opts))
+}
+
 /// The LSN the last segment's durable watermark covers up to (for the adoption sync at open).
 fn watermark_next_lsn(last: &Option<scan::SegInfo>) -> u64 {
     last.as_ref().and_then(|s| s.watermark).map_or(1, |(w, _)| w.next_lsn.get())
@@ -416,6 +439,15 @@ impl Shared {
     fn flush_buf(&self, st: &mut State) -> Result<()> {
         if st.buf.is_empty() {
             return Ok(());
+        }
+        let need = st.written + st.buf.len() as u64;
+        if need > st.allocated {
+            let ahead = need.max(self.opts.segment_bytes_max.min(need + prealloc_step(&self.opts)));
+            if let Err(e) = st.file.allocate(ahead) {
+                let err = ReplayLogError::io("fallocate", &st.path, e);
+                return Err(self.poison(st, err));
+            }
+            st.allocated = ahead;
         }
         match st.file.write_at(&st.buf, st.written) {
             Ok(()) => {
@@ -546,7 +578,7 @@ impl Shared {
             if self.opts.fsync {
                 st.file.sync_data().map_err(|e| io("fdatasync", e))?;
             }
-            create_segment(storage, &self.dir, st.segment + 1, st.next_lsn, self.opts.segment_bytes_max)
+            create_segment(storage, &self.dir, st.segment + 1, st.next_lsn, first_allocation(&self.opts))
         })();
         let (path, file) = match result {
             Ok(x) => x,
@@ -557,6 +589,7 @@ impl Shared {
         st.file = file;
         st.written = DATA_OFFSET;
         st.kicked = DATA_OFFSET;
+        st.allocated = first_allocation(&self.opts);
         st.wm_generation = 1;
         st.wm_copy = 0;
         st.durable_next = st.next_lsn;
