@@ -67,10 +67,8 @@ struct State {
     /// Length the current segment file has been extended (allocated) to.
     allocated: u64,
     next_lsn: u64,
-    /// Every LSN below this is acknowledged: durable and, with `Ack::Watermarked`, covered by
-    /// the durable watermark (with `fsync: false`: handed to the OS).
-    durable_next: u64,
-    /// Every LSN below this is covered by the durable watermark.
+    /// Every LSN below this is covered by the durable watermark (with `fsync: false`: handed to
+    /// the OS).
     wm_next: u64,
     /// (end, next LSN) of the current segment's frames that an fdatasync made durable but no
     /// durable watermark covers yet: the next group-commit round writes their watermark along
@@ -84,6 +82,17 @@ struct State {
     contended: u8,
     segments: VecDeque<u64>,
     snapshot_segment: Option<u64>,
+}
+
+impl State {
+    /// Every LSN below this is acknowledged under `ack`: covered by the durable watermark, or
+    /// (`Ack::DataSynced`) at least fdatasync'd by a completed round.
+    fn acked_next(&self, ack: Ack) -> u64 {
+        match (ack, self.data_synced) {
+            (Ack::DataSynced, Some((_, next))) => next.max(self.wm_next),
+            _ => self.wm_next,
+        }
+    }
 }
 
 struct Shared {
@@ -225,7 +234,6 @@ impl Journal {
             kicked: written,
             allocated,
             next_lsn,
-            durable_next: next_lsn,
             wm_next: next_lsn,
             data_synced: None,
             wm_generation,
@@ -241,8 +249,7 @@ impl Journal {
             // Frames found intact after the watermark (written but never acknowledged as durable)
             // are kept; make them durable before claiming them.
             let mut st = journal.shared.lock();
-            st.durable_next = watermark_next_lsn(&last);
-            st.wm_next = st.durable_next;
+            st.wm_next = watermark_next_lsn(&last);
             drop(journal.shared.sync_to(st, next_lsn - 1, Ack::Watermarked)?);
         }
         if let Some(ms) = journal.shared.opts.sync_interval_ms() {
@@ -320,7 +327,7 @@ impl Journal {
 
     /// Every LSN below this is durable.
     pub fn durable_lsn(&self) -> Result<Lsn> {
-        Ok(Lsn(self.shared.lock_open()?.durable_next))
+        Ok(Lsn(self.shared.lock_open()?.acked_next(self.shared.opts.ack)))
     }
 
     /// Syncs, then releases the directory lock. Every later call on this handle is `NotOpen`.
@@ -485,7 +492,7 @@ impl Shared {
     }
 
     fn sync_all<'a>(&'a self, st: MutexGuard<'a, State>, ack: Ack) -> Result<MutexGuard<'a, State>> {
-        if st.next_lsn > st.durable_next.min(st.wm_next) {
+        if st.next_lsn > st.wm_next {
             let target = st.next_lsn - 1;
             self.sync_to(st, target, ack)
         } else {
@@ -508,11 +515,7 @@ impl Shared {
     fn sync_to<'a>(&'a self, mut st: MutexGuard<'a, State>, target: u64, ack: Ack) -> Result<MutexGuard<'a, State>> {
         loop {
             self.check_writable(&st)?;
-            let done = match ack {
-                Ack::Watermarked => st.wm_next,
-                Ack::DataSynced => st.durable_next,
-            };
-            if done > target {
+            if st.acked_next(ack) > target {
                 return Ok(st);
             }
             if st.syncing {
@@ -544,8 +547,7 @@ impl Shared {
             let (file, path, end, next) = (st.file.clone(), st.path.clone(), st.written, st.next_lsn);
             if !self.opts.fsync {
                 st.syncing = false;
-                st.durable_next = st.durable_next.max(next);
-                st.wm_next = st.durable_next;
+                st.wm_next = next;
                 self.cv.notify_all();
                 continue;
             }
@@ -572,11 +574,6 @@ impl Shared {
                         st.wm_next = covered;
                     }
                     st.data_synced = Some((end, next));
-                    let acked = match self.opts.ack {
-                        Ack::Watermarked => st.wm_next,
-                        Ack::DataSynced => next,
-                    };
-                    st.durable_next = st.durable_next.max(acked);
                     self.cv.notify_all();
                 }
                 Err(e) => return Err(self.poison(&mut st, e)),
@@ -622,7 +619,6 @@ impl Shared {
         st.allocated = first_allocation(&self.opts);
         st.wm_generation = 1;
         st.wm_copy = 0;
-        st.durable_next = st.next_lsn;
         st.wm_next = st.next_lsn;
         st.data_synced = None;
         let seg = st.segment;
