@@ -30,11 +30,12 @@ use crate::storage::{Kind, OpenMode, Storage, StorageFile};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
 
-/// At most this many yields by a group-commit leader waiting for more frames (see `sync_to`).
-const GATHER_YIELDS: usize = 8;
+/// A group-commit leader waits at most the previous round's fdatasync time divided by this for
+/// the writers that round released to append again (see `sync_to`).
+const GATHER_DIVISOR: u32 = 2;
 
-/// Rounds after a writer last had to wait for one during which leaders gather (yield).
-const CONTENDED_ROUNDS: u8 = 16;
+/// After a gathering wait timed out, this many rounds start without one.
+const GATHER_BACKOFF: u8 = 8;
 
 /// Bytes buffered before they are handed to the file.
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -78,8 +79,14 @@ struct State {
     wm_generation: u64,
     wm_copy: usize,
     syncing: bool,
-    /// Rounds left during which a leader yields to gather more frames (see `sync_to`).
-    contended: u8,
+    /// The next round's leader gathers (see `sync_to`) until `next_lsn` reaches this: the
+    /// frames buffered when the last round completed plus as many as that round newly
+    /// acknowledged (under the journal's `Ack`), i.e. one more from each writer it released.
+    gather_until: u64,
+    /// Rounds left that start without gathering (after a wait timed out).
+    gather_backoff: u8,
+    /// How long the last round's fdatasync took (bounds the next gathering wait).
+    last_sync: Duration,
     segments: VecDeque<u64>,
     snapshot_segment: Option<u64>,
 }
@@ -239,7 +246,9 @@ impl Journal {
             wm_generation,
             wm_copy,
             syncing: false,
-            contended: 0,
+            gather_until: 0,
+            gather_backoff: 0,
+            last_sync: Duration::ZERO,
             segments,
             snapshot_segment,
         };
@@ -519,25 +528,33 @@ impl Shared {
                 return Ok(st);
             }
             if st.syncing {
-                st.contended = CONTENDED_ROUNDS;
                 st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
             st.syncing = true;
-            // Under concurrency (a writer had to wait for a round in the last CONTENDED_ROUNDS),
-            // let the writers the last round acknowledged (woken, not yet running on a busy
-            // machine) append before this round takes the buffer: yield while frames keep
-            // arriving, a few times at most. A lone writer never yields. Measured (BENCHMARKS.md):
-            // 2/4/8 Sync writers with Ack::DataSynced 7.2/12.8/24.8 -> 13.7/16.7/29.4 K writes/s.
-            let gather = if st.contended > 0 { GATHER_YIELDS } else { 0 };
-            st.contended = st.contended.saturating_sub(1);
-            for _ in 0..gather {
-                let before = st.next_lsn;
-                drop(st);
-                yield_now();
-                st = self.lock();
-                if st.next_lsn == before {
-                    break;
+            // Gathering: the writers the previous round released (woken, but on a busy machine
+            // not yet running) will each append again; let them before this round takes the
+            // buffer, or they wait a whole fdatasync for the next round and the writers split
+            // into cohorts sharing alternate rounds. The leader yields (lock released) until one
+            // frame per released writer has arrived (`gather_until`) or half the last
+            // fdatasync's time has passed; after such a timeout the next GATHER_BACKOFF rounds
+            // do not wait, so writers that stopped cost at most one wait in that many rounds. A
+            // lone writer never waits (the frame awaited is its own). Yielding, not sleeping on
+            // a condition variable: a sleeping leader adds its own wake-up to every round
+            // (measured in BENCHMARKS.md). Under loom, which models no time, one yield counts
+            // as a timeout, so the interleavings of a gathering leader are explored too.
+            if st.gather_backoff > 0 {
+                st.gather_backoff -= 1;
+            } else if st.next_lsn < st.gather_until {
+                let deadline = Instant::now() + st.last_sync / GATHER_DIVISOR;
+                while st.next_lsn < st.gather_until {
+                    drop(st);
+                    yield_now();
+                    st = self.lock();
+                    if (cfg!(loom) || Instant::now() >= deadline) && st.next_lsn < st.gather_until {
+                        st.gather_backoff = GATHER_BACKOFF;
+                        break;
+                    }
                 }
             }
             if let Err(e) = self.flush_buf(&mut st) {
@@ -547,6 +564,7 @@ impl Shared {
             let (file, path, end, next) = (st.file.clone(), st.path.clone(), st.written, st.next_lsn);
             if !self.opts.fsync {
                 st.syncing = false;
+                st.gather_until = st.next_lsn + next.saturating_sub(st.wm_next);
                 st.wm_next = next;
                 self.cv.notify_all();
                 continue;
@@ -557,6 +575,7 @@ impl Shared {
                 .filter(|&(_, n)| n > st.wm_next)
                 .map(|(at, n)| (Watermark::new(st.wm_generation + 1, at, n, false), 1 - st.wm_copy, n));
             drop(st);
+            let started = Instant::now();
             let result = wm
                 .as_ref()
                 .map_or(Ok(()), |(w, copy, _)| {
@@ -566,14 +585,17 @@ impl Shared {
                 .and_then(|()| file.sync_data().map_err(|e| ReplayLogError::io("fdatasync", &path, e)));
             st = self.lock();
             st.syncing = false;
+            st.last_sync = started.elapsed();
             match result {
                 Ok(()) => {
+                    let before = st.acked_next(self.opts.ack);
                     if let Some((w, copy, covered)) = wm {
                         st.wm_generation = w.generation.get();
                         st.wm_copy = copy;
                         st.wm_next = covered;
                     }
                     st.data_synced = Some((end, next));
+                    st.gather_until = st.next_lsn + st.acked_next(self.opts.ack).saturating_sub(before);
                     self.cv.notify_all();
                 }
                 Err(e) => return Err(self.poison(&mut st, e)),
