@@ -376,14 +376,26 @@ pub fn evidence_well_formed(bytes: &[u8]) -> bool {
     kind_ok && h.message_bytes.get() as usize == msg.len() && std::str::from_utf8(msg).is_ok()
 }
 
+/// The checksummed header bytes 16..32 (seq copy, epoch, flags, evidence length) as two
+/// little-endian words: bytes 16..24 and 24..32. The append path stores them with one 16-byte
+/// store (`sys::map::store_u64_pair`).
+#[inline]
+pub fn slot_header_words(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> (u64, u64) {
+    const _: () = assert!(
+        SLOT_SEQ_COPY - SLOT_CRC_START == 0
+            && SLOT_EPOCH - SLOT_CRC_START == 8
+            && SLOT_FLAGS - SLOT_CRC_START == 12
+            && SLOT_EVIDENCE_BYTES - SLOT_CRC_START == 14
+    );
+    (seq, u64::from(epoch) | u64::from(flags) << 32 | u64::from(evidence_bytes) << 48)
+}
+
 /// Encodes the checksummed header bytes 16..32 (seq copy, epoch, flags, evidence length).
 pub fn slot_header_checked(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> [u8; 16] {
+    let (lo, hi) = slot_header_words(seq, epoch, flags, evidence_bytes);
     let mut h = [0u8; 16];
-    let at = |o: usize| o - SLOT_CRC_START;
-    h[at(SLOT_SEQ_COPY)..at(SLOT_SEQ_COPY) + 8].copy_from_slice(&seq.to_le_bytes());
-    h[at(SLOT_EPOCH)..at(SLOT_EPOCH) + 4].copy_from_slice(&epoch.to_le_bytes());
-    h[at(SLOT_FLAGS)..at(SLOT_FLAGS) + 2].copy_from_slice(&flags.to_le_bytes());
-    h[at(SLOT_EVIDENCE_BYTES)..at(SLOT_EVIDENCE_BYTES) + 2].copy_from_slice(&evidence_bytes.to_le_bytes());
+    h[..8].copy_from_slice(&lo.to_le_bytes());
+    h[8..].copy_from_slice(&hi.to_le_bytes());
     h
 }
 

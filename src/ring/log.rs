@@ -15,7 +15,7 @@ use crate::ring::evidence::{self, EvidenceRef, ReplayFailureEvidence};
 use crate::ring::open::{self, Request};
 use crate::ring::options::RingOptions;
 use crate::ring::seqlock::{self, SeqSlot};
-use crate::sys::{self, FileLock, Region};
+use crate::sys::{self, FileLock, Region, store_u64_pair};
 
 /// A record replayed with its sequence number and failure evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,10 +94,6 @@ pub struct RingLog<T> {
     next_off: usize,
     /// End of the slot array (`slot_offset(capacity)`), where `next_off` wraps.
     slots_end: usize,
-    /// Checksummed header bytes 16..32 of seq `next` without evidence or flags, prepared by the
-    /// previous append: copying it is one 16-byte load of long-settled memory and one 16-byte
-    /// store, which the CRC's first load can take straight from the store buffer.
-    next_checked: [u8; 16],
     /// Oldest seq of the window recovered at open (the window may start later after wrapping).
     first: u64,
     /// Every seq below this is durable.
@@ -170,7 +166,6 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             next: 0,
             next_off: g.slots_offset as usize,
             slots_end: g.slot_offset(g.capacity_slots) as usize,
-            next_checked: [0; 16],
             first: 0,
             synced_next: 0,
             state_generation: 0,
@@ -299,7 +294,6 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         self.first = first;
         self.next = next;
         self.next_off = self.geometry.slot_offset(self.geometry.index_of(next)) as usize;
-        self.next_checked = slot_header_checked(next, epoch, 0, 0);
         self.epoch = epoch;
         // Seqs at or above `next` will be rewritten, so the watermark must not claim them.
         self.synced_next = watermark.min(next);
@@ -416,12 +410,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         if self.epoch_first_pending {
             flags |= SLOT_FLAG_EPOCH_FIRST;
         }
-        let checked = if flags == 0 {
-            debug_assert_eq!(self.next_checked, slot_header_checked(seq, self.epoch, 0, 0));
-            self.next_checked
-        } else {
-            slot_header_checked(seq, self.epoch, flags, evidence_bytes as u16)
-        };
+        let (lo, hi) = slot_header_words(seq, self.epoch, flags, evidence_bytes as u16);
         let body_len = SLOT_HEADER_BYTES + record.len() + evidence_bytes;
 
         // Seqlock-style publish: mark busy, fill the slot and checksum what was written (one
@@ -431,7 +420,9 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         let slot = self.region.bytes_mut(off + SLOT_CRC, body_len - SLOT_CRC);
         let at = |o: usize| o - SLOT_CRC;
         slot[at(SLOT_MAGIC_OFFSET)..at(SLOT_CRC_START)].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
-        slot[at(SLOT_CRC_START)..at(SLOT_HEADER_BYTES)].copy_from_slice(&checked);
+        let checked: &mut [u8; 16] =
+            (&mut slot[at(SLOT_CRC_START)..at(SLOT_HEADER_BYTES)]).try_into().expect("16 bytes");
+        store_u64_pair(checked, lo, hi);
         let body = at(SLOT_HEADER_BYTES);
         slot[body..body + record.len()].copy_from_slice(record);
         if let Some((h, m)) = evidence {
@@ -448,7 +439,6 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             self.next_off = self.geometry.slots_offset as usize;
         }
         self.epoch_first_pending = false;
-        self.next_checked = slot_header_checked(seq + 1, self.epoch, 0, 0);
         self.write_cursor();
         Ok(())
     }
