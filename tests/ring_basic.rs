@@ -516,3 +516,57 @@ fn regression_epoch_exhausted_is_refused_before_anything_is_written() {
     assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
     assert_eq!(image(&path), before);
 }
+
+/// A record of `N` bytes whose content depends on its seq.
+#[derive(
+    zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout, Clone, Copy, PartialEq, Debug,
+)]
+#[repr(C)]
+struct Wide<const N: usize>([u8; N]);
+
+impl<const N: usize> Wide<N> {
+    fn new(seq: u64) -> Self {
+        Self(std::array::from_fn(|i| (seq as usize * 31 + i * 7) as u8))
+    }
+}
+
+fn wide_roundtrip<const N: usize>(dir: &std::path::Path) {
+    let path = dir.join(format!("wide-{N}.ring"));
+    let opts = RingOptions::default().evidence_bytes_max(16 + 40);
+    let mut log: RingLog<Wide<N>> = RingLog::open_with(&path, 5, opts.clone()).unwrap();
+    let evidence =
+        |seq: u64| (seq % 3 == 1).then(|| ReplayFailureEvidence::new(FailureKind::Runtime, seq as i64, "over budget"));
+    for seq in 0..12 {
+        match evidence(seq) {
+            Some(e) => log.append_with_failure(&Wide::new(seq), &e).unwrap(),
+            None => log.append(&Wide::new(seq)).unwrap(),
+        }
+    }
+    let check = |log: &RingLog<Wide<N>>| {
+        let recs = log.replay_records().unwrap();
+        assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), (7..12).collect::<Vec<_>>(), "{N} B");
+        for r in recs {
+            assert_eq!(r.record, Wide::new(r.seq), "{N} B seq {}", r.seq);
+            assert_eq!(r.evidence, evidence(r.seq), "{N} B seq {}", r.seq);
+        }
+    };
+    check(&log);
+    drop(log);
+    check(&RingLog::open_with(&path, 5, opts).unwrap());
+}
+
+/// `append` checksums slots whose checksummed bytes reach 256 in two passes (header from a copy,
+/// then the record in the slot) and smaller ones in one; both must produce the checksum that
+/// replay (one pass over the slot) verifies, with and without evidence, on both sides of the
+/// threshold (16 header bytes + 240 = 256).
+#[test]
+fn records_on_both_sides_of_the_two_pass_checksum_threshold_roundtrip() {
+    let dir = scratch();
+    wide_roundtrip::<8>(dir.path());
+    wide_roundtrip::<232>(dir.path());
+    wide_roundtrip::<239>(dir.path());
+    wide_roundtrip::<240>(dir.path());
+    wide_roundtrip::<248>(dir.path());
+    wide_roundtrip::<1000>(dir.path());
+    wide_roundtrip::<4096>(dir.path());
+}
