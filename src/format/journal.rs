@@ -13,6 +13,7 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::crc32;
+use crate::sys::store_u64_pair;
 
 /// First 8 bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RPLYJRNL";
@@ -142,7 +143,7 @@ impl Watermark {
 }
 
 /// The frame header. The CRC comes first and covers everything after it (the rest of the header
-/// and the body) as one contiguous range, so the writer checksums the frame where it built it.
+/// and the body) as one contiguous range (the writer feeds it as header words, then the body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
 #[repr(C)]
 pub struct FrameHeader {
@@ -182,6 +183,23 @@ impl FrameHeader {
         }
     }
 
+    /// Bytes 4..20 as two little-endian words (body length, kind, flags, reserved; LSN), for a
+    /// single 16-byte store.
+    fn checked_words(&self) -> (u64, u64) {
+        const _: () = assert!(
+            std::mem::offset_of!(FrameHeader, body_len) == 4
+                && std::mem::offset_of!(FrameHeader, kind) == 8
+                && std::mem::offset_of!(FrameHeader, flags) == 9
+                && std::mem::offset_of!(FrameHeader, reserved) == 10
+                && std::mem::offset_of!(FrameHeader, raw_len) == 20
+        );
+        let w0 = u64::from(self.body_len.get())
+            | u64::from(self.kind) << 32
+            | u64::from(self.flags) << 40
+            | u64::from(self.reserved.get()) << 48;
+        (w0, self.lsn.get())
+    }
+
     /// Header for `body` with the CRC filled in.
     pub fn new(kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) -> Self {
         let mut h = FrameHeader::unsealed(kind, flags, lsn, raw_len, body.len());
@@ -192,11 +210,22 @@ impl FrameHeader {
 
 /// Appends a complete frame to `buf`: header, body, then one CRC over the contiguous range.
 pub fn encode_frame(buf: &mut Vec<u8>, kind: u8, flags: u8, lsn: u64, raw_len: u32, body: &[u8]) {
-    let start = buf.len();
-    buf.extend_from_slice(FrameHeader::unsealed(kind, flags, lsn, raw_len, body.len()).as_bytes());
+    // The header is built in registers and its checksummed bytes 4..20 written with one 16-byte
+    // store, so the CRC's first load is forwarded from it; the CRC then continues over the
+    // caller's body (settled memory). Checksumming the frame after copying it into `buf` made
+    // every 16-byte load straddle two of the copy's stores (the range starts at byte 4) and wait
+    // for them: a quarter of a 64-byte async write (perf). Same checksum as one pass over 4...
+    let (w0, w1) = FrameHeader::unsealed(kind, flags, lsn, raw_len, body.len()).checked_words();
+    let mut head = [0u8; FRAME_HEADER_BYTES];
+    let checked: &mut [u8; 16] = (&mut head[FRAME_CRC_START..FRAME_CRC_START + 16]).try_into().expect("16 bytes");
+    store_u64_pair(checked, w0, w1);
+    head[FRAME_CRC_START + 16..].copy_from_slice(&raw_len.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[FRAME_CRC_START..]);
+    crc.update(body);
+    head[..FRAME_CRC_START].copy_from_slice(&crc.finalize().to_le_bytes());
+    buf.extend_from_slice(&head);
     buf.extend_from_slice(body);
-    let crc = crc32fast::hash(&buf[start + FRAME_CRC_START..]);
-    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Why the bytes at some offset are not a valid next frame.
@@ -311,5 +340,27 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] ^= 1;
         assert_eq!(check_frame(&bad, 7), Err(FrameFault::Checksum));
+    }
+
+    /// `encode_frame` checksums the header from a register copy and then the body: it must equal
+    /// `FrameHeader::new` (one pass over the contiguous bytes) for every body length around the
+    /// CRC's block sizes, both kinds, both flags and LSNs/lengths that fill every header byte.
+    #[test]
+    fn encode_frame_matches_the_one_pass_header() {
+        let body: Vec<u8> = (0..600u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in (0..=300).chain([511, 512, 513, 600]) {
+            for (kind, flags, lsn) in [(KIND_ENTRY, 0, 1), (KIND_SNAPSHOT, FRAME_FLAG_LZ4, 0x0102_0304_0506_0708)] {
+                let raw_len = if flags == 0 { len as u32 } else { 0xa0b0_c0d0 ^ len as u32 };
+                let mut built = vec![0xee; 3];
+                encode_frame(&mut built, kind, flags, lsn, raw_len, &body[..len]);
+                let mut want = vec![0xee; 3];
+                want.extend_from_slice(FrameHeader::new(kind, flags, lsn, raw_len, &body[..len]).as_bytes());
+                want.extend_from_slice(&body[..len]);
+                assert!(built == want, "body {len}, kind {kind}");
+                if flags == 0 {
+                    assert_eq!(check_frame(&built[3..], lsn).map(|(_, n)| n), Ok(FRAME_HEADER_BYTES + len));
+                }
+            }
+        }
     }
 }
