@@ -615,9 +615,8 @@ fn regression_frames_after_a_sealed_end_are_tail_and_the_journal_reopens() {
 }
 
 /// Async capture on real files across several rolls, with device writeback started every
-/// quarter segment (`sync_file_range`) and preallocated segments truncated at each roll:
-/// everything reads back, the sealed segments end at their last frame, and writing continues
-/// after a reopen.
+/// quarter segment (`sync_file_range`) and no preallocation: everything reads back, every
+/// segment ends at its last frame, and writing continues after a reopen.
 #[test]
 fn async_capture_on_real_files_with_early_writeback_rolls_and_reads_back() {
     let tmp = scratch();
@@ -654,16 +653,46 @@ fn async_capture_on_real_files_with_early_writeback_rolls_and_reads_back() {
             "{s:?}: sealed segment not truncated to its last frame"
         );
     }
-    // The newest segment is extended ahead of its frames by at most a step (a quarter segment
-    // here), never beyond the maximum size.
+    // Async mode never extends a segment ahead of its frames (only Sync mode preallocates).
     let newest = segs.last().unwrap();
     let (len, end) = (std::fs::metadata(newest).unwrap().len() as usize, frames_end(newest));
-    assert!(
-        len >= end && len - end <= 64 * 1024 && len <= 256 * 1024,
-        "newest segment {len} bytes, frames end at {end}"
-    );
+    assert_eq!(len, end, "newest segment {len} bytes, frames end at {end}");
     let j = Journal::open(&dir, opts()).unwrap();
     assert_eq!(j.write(b"after reopen").unwrap(), Lsn(1501));
     j.close().unwrap();
     assert_eq!(validate(&dir).unwrap().chunks, 1501);
+}
+
+/// Sync mode preallocates segments ahead of their frames (a quarter segment here) and truncates
+/// each to its last frame when it is sealed by a roll; reopening keeps writing.
+#[test]
+fn sync_capture_preallocates_ahead_and_truncates_sealed_segments() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    let opts = || JournalOptions::default().sync(SyncMode::Sync).segment_bytes_max(64 * 1024).compress_min_bytes(None);
+    let j = Journal::open(&dir, opts()).unwrap();
+    for i in 0..200u64 {
+        let mut v = vec![0u8; 1000];
+        Rng::new(i).fill(&mut v);
+        j.write(&v).unwrap();
+    }
+    j.close().unwrap();
+    assert_eq!(validate(&dir).unwrap().chunks, 200);
+    let mut segs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    for s in &segs[..segs.len() - 1] {
+        assert_eq!(std::fs::metadata(s).unwrap().len() as usize, frames_end(s), "{s:?} not truncated when sealed");
+    }
+    let newest = segs.last().unwrap();
+    let (len, end) = (std::fs::metadata(newest).unwrap().len() as usize, frames_end(newest));
+    assert!(len > end && len - end <= 16 * 1024 && len <= 64 * 1024, "newest segment {len} bytes, frames end at {end}");
+    let j = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(j.write(b"after reopen").unwrap(), Lsn(201));
+    j.close().unwrap();
+    assert_eq!(validate(&dir).unwrap().chunks, 201);
 }
