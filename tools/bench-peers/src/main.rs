@@ -9,7 +9,8 @@
 //! * ring: `mmap-vecdeque` (a file-backed, memory-mapped deque of `Copy` elements);
 //! * journal: `okaywal`, `raft-engine`, `fjall` (its keyspace insert + journal persist modes);
 //! * group commit: 1, 2, 4, 8 writer threads, replaylog `Journal` (Sync) vs okaywal, raft-engine
-//!   and fjall, each thread waiting for durability of each of its own writes.
+//!   and fjall, each thread waiting for durability of each of its own writes; then 8 threads
+//!   again, `Journal` (both `Ack` policies) and okaywal alternating over 5 rounds.
 
 #[path = "../../replaylog-cli/src/bench.rs"]
 #[allow(dead_code)]
@@ -61,6 +62,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     if plan.runs("group") {
         peers::group_commit(&plan, &mut rows)?;
+        peers::group_duel(&plan, &mut rows)?;
     }
     harness::report(&ctx, &rows, &cli.bench)?;
     if let Some(path) = &cli.plot {

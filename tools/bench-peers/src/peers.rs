@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::harness::{self, Appender, BenchRecord, Plan, Rec64, Rec256, Row, Writer};
+use replaylog::{Journal, JournalOptions, SyncMode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -250,6 +251,48 @@ pub fn group_commit(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             })?;
             push("peer: fjall insert+persist(SyncData)", r);
         }
+    }
+    Ok(())
+}
+
+/// Rounds of the interleaved group-commit comparison (`--quick`: 2).
+const DUEL_ROUNDS: usize = 5;
+
+/// The group-commit target measured head to head: 8 writer threads, 64 B, `Journal` Sync with
+/// each `Ack` policy and okaywal alternating, `DUEL_ROUNDS` rounds of `group_writes` writes each.
+/// The separate group tables run each target once, minutes apart, and this disk's fdatasync
+/// latency drifts by tens of percent over minutes (okaywal's 1-thread rate moved 5.7-7.9 K/s
+/// between full runs); alternating puts every pair of rows seconds apart, so each round's ratio
+/// compares like with like. Rows: group "group commit, interleaved", method "round N".
+pub fn group_duel(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    let entry = harness::random_bytes(64, 64);
+    let threads = 8usize;
+    let per_thread = (plan.group_writes / threads as u64).max(1);
+    let rounds = if plan.quick { 2 } else { DUEL_ROUNDS };
+    for round in 1..=rounds {
+        let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
+            let mut row = Row::group_commit(variant, threads, per_thread, hist, elapsed);
+            row.group = "group commit, interleaved".into();
+            row.method = format!("round {round}");
+            rows.push(row);
+        };
+        for (label, _, ack, _) in harness::JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
+            let dir = plan.scratch()?;
+            let opts = JournalOptions::default().sync(SyncMode::Sync).ack(ack);
+            let j = Journal::open(dir.path().join("j"), opts)?;
+            let r = harness::run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
+            j.close()?;
+            push(label, r);
+        }
+        let dir = plan.scratch()?;
+        let wal = okaywal_open(dir.path())?;
+        let r = harness::run_threads(threads, per_thread, &entry, |_, e| {
+            let mut w = wal.begin_entry()?;
+            w.write_chunk(e)?;
+            w.commit()?;
+            Ok(())
+        })?;
+        push("peer: okaywal commit", r);
     }
     Ok(())
 }
