@@ -48,9 +48,12 @@ const PREALLOC_STEP: u64 = 1 << 20;
 
 /// In `Async` and `Interval` modes, device writeback of the frames handed to the file is started
 /// (`sync_file_range`, no waiting) every this many bytes (or a quarter segment, if smaller), so
-/// a roll's fdatasync finds at most about this much still to write instead of a whole segment:
-/// +14-15% Async throughput at 1 KiB and 64 KiB entries (BENCHMARKS.md).
-const WRITEBACK_BYTES: u64 = 4 << 20;
+/// a roll's fdatasync finds at most about this much still to write instead of a whole segment,
+/// and the device is kept busy while the writer fills the buffer. Measured (criterion, Async,
+/// same session, vs 4 MiB): 1 MiB -13% / -17% / -21% time per 64 B / 1 KiB / 64 KiB write;
+/// every flush (256 KiB) -4% / -21% / -24%, but +10% at 64 B in the harness (a syscall per
+/// flush). 4 MiB itself was +14-15% at 1 KiB and 64 KiB over none (BENCHMARKS.md).
+const WRITEBACK_BYTES: u64 = 1 << 20;
 
 struct State {
     open: bool,
