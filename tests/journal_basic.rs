@@ -268,6 +268,17 @@ fn torn(bytes: &[u8], at: usize, garbage: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The segment files of the journal in `dir`, oldest first.
+fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut segs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    segs
+}
+
 /// End of the valid frames of one segment file (its file is preallocated beyond).
 fn frames_end(seg: &Path) -> usize {
     validate(seg).unwrap().valid_bytes as usize
@@ -639,12 +650,7 @@ fn async_capture_on_real_files_with_early_writeback_rolls_and_reads_back() {
     assert_eq!((v.chunks, v.problem), (1500, None));
     let got: Vec<Vec<u8>> = all_items(&dir).into_iter().map(|(_, _, d)| d).collect();
     assert_eq!(got, entries);
-    let mut segs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segs.sort();
+    let segs = segment_files(&dir);
     assert!(segs.len() >= 6, "{} segments", segs.len());
     for s in &segs[..segs.len() - 1] {
         assert_eq!(
@@ -678,12 +684,7 @@ fn sync_capture_preallocates_ahead_and_truncates_sealed_segments() {
     }
     j.close().unwrap();
     assert_eq!(validate(&dir).unwrap().chunks, 200);
-    let mut segs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segs.sort();
+    let segs = segment_files(&dir);
     assert!(segs.len() >= 3, "{} segments", segs.len());
     for s in &segs[..segs.len() - 1] {
         assert_eq!(std::fs::metadata(s).unwrap().len() as usize, frames_end(s), "{s:?} not truncated when sealed");

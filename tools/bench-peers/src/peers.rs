@@ -222,15 +222,7 @@ pub fn group_commit(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             rows.push(Row::group_commit(variant, threads, per_thread, hist, elapsed));
         };
         {
-            let dir = plan.scratch()?;
-            let wal = okaywal_open(dir.path())?;
-            let r = harness::run_threads(threads, per_thread, &entry, |_, e| {
-                let mut w = wal.begin_entry()?;
-                w.write_chunk(e)?;
-                w.commit()?;
-                Ok(())
-            })?;
-            push("peer: okaywal commit", r);
+            push("peer: okaywal commit", okaywal_group(plan, threads, per_thread, &entry)?);
         }
         {
             let dir = plan.scratch()?;
@@ -253,6 +245,24 @@ pub fn group_commit(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// `threads` writers sharing one okaywal log in a fresh scratch dir, each committing (fdatasync)
+/// `per_thread` one-chunk entries: the merged per-op histogram and the wall time.
+fn okaywal_group(
+    plan: &Plan,
+    threads: usize,
+    per_thread: u64,
+    entry: &[u8],
+) -> Result<(hdrhistogram::Histogram<u64>, Duration), BoxError> {
+    let dir = plan.scratch()?;
+    let wal = okaywal_open(dir.path())?;
+    harness::run_threads(threads, per_thread, entry, |_, e| {
+        let mut w = wal.begin_entry()?;
+        w.write_chunk(e)?;
+        w.commit()?;
+        Ok(())
+    })
 }
 
 /// Rounds of the interleaved group-commit comparison (`--quick`: 2).
@@ -284,15 +294,7 @@ pub fn group_duel(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             j.close()?;
             push(label, r);
         }
-        let dir = plan.scratch()?;
-        let wal = okaywal_open(dir.path())?;
-        let r = harness::run_threads(threads, per_thread, &entry, |_, e| {
-            let mut w = wal.begin_entry()?;
-            w.write_chunk(e)?;
-            w.commit()?;
-            Ok(())
-        })?;
-        push("peer: okaywal commit", r);
+        push("peer: okaywal commit", okaywal_group(plan, threads, per_thread, &entry)?);
     }
     Ok(())
 }
