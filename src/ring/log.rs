@@ -436,17 +436,15 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         }
         // One CRC over bytes 16.. of what was just written. From CRC_WIDE_BYTES on, crc32fast
         // reads 32 bytes at a time, and a load that straddles the 16-byte header store and the
-        // record copy's stores waits for them to reach the cache; then the header's 16 bytes
-        // are checksummed from a stack copy (one 16-byte store, forwarded) and the CRC continues
-        // over the record (and evidence) in the slot, whose loads line up with the copy. Below
+        // record copy's stores waits for them to reach the cache; then the CRC takes the header's
+        // 16 bytes in a pass of their own (one 16-byte load of the one 16-byte store, forwarded)
+        // and continues over the record (and evidence), whose loads line up with the copy. Below
         // that, the 16-byte loads line up anyway and one pass beats two (each pass ends in a
         // reduction). Same checksum either way.
         let checked_len = SLOT_HEADER_BYTES - SLOT_CRC_START;
         let crc = if checked_len + record.len() >= CRC_WIDE_BYTES {
-            let mut head = [0u8; 16];
-            store_u64_pair(&mut head, lo, hi);
             let mut h = crc32fast::Hasher::new();
-            h.update(&head);
+            h.update(&slot[at(SLOT_CRC_START)..body]);
             h.update(&slot[body..]);
             h.finalize()
         } else {
