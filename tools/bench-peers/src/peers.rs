@@ -62,6 +62,9 @@ impl okaywal::LogManager for NoCheckpoint {
     }
 }
 
+/// Opens okaywal in `dir`. Call `shutdown` before `dir` is removed: dropping the log does not
+/// join its checkpoint thread, which may still be renaming files in `dir` (a CI run of the smoke
+/// test once found a scratch file left behind).
 fn okaywal_open(dir: &Path) -> Result<okaywal::WriteAheadLog, BoxError> {
     Ok(okaywal::WriteAheadLog::recover(dir, NoCheckpoint)?)
 }
@@ -179,6 +182,8 @@ pub fn journal_peers(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             let mut w = OkaywalChunks { wal: &wal, open: None, n: 0 };
             let note = "no no-sync mode: chunks, commit every 1000";
             rows.push(harness::time_writes(&mut w, plan, n, &entry, ga, "peer: okaywal (chunk)", note)?);
+            drop(w);
+            wal.shutdown()?;
         }
         {
             let dir = plan.scratch()?;
@@ -194,6 +199,7 @@ pub fn journal_peers(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             let dir = plan.scratch()?;
             let mut w = OkaywalSync(okaywal_open(dir.path())?);
             rows.push(harness::time_writes(&mut w, plan, ns, &entry, gs, "peer: okaywal commit", "")?);
+            w.0.shutdown()?;
         }
         {
             let dir = plan.scratch()?;
@@ -257,12 +263,14 @@ fn okaywal_group(
 ) -> Result<(hdrhistogram::Histogram<u64>, Duration), BoxError> {
     let dir = plan.scratch()?;
     let wal = okaywal_open(dir.path())?;
-    harness::run_threads(threads, per_thread, entry, |_, e| {
+    let r = harness::run_threads(threads, per_thread, entry, |_, e| {
         let mut w = wal.begin_entry()?;
         w.write_chunk(e)?;
         w.commit()?;
         Ok(())
-    })
+    })?;
+    wal.shutdown()?;
+    Ok(r)
 }
 
 /// Rounds of the interleaved group-commit comparison (`--quick`: 2).
