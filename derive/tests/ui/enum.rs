@@ -1,0 +1,7 @@
+#[replaylog::record]
+enum Event {
+    Start { at: u64 },
+    Stop,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[replaylog::record]
+struct Sample(u64, f64);
+
+fn main() {}
