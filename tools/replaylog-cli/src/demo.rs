@@ -3,17 +3,15 @@
 //! injected failure against a deterministic recomputation of the simulation.
 
 use std::fmt::Write as _;
-use std::mem::offset_of;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use hdrhistogram::Histogram;
-use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use replaylog::zerocopy::IntoBytes;
 use replaylog::{
-    FailureKind, Field, FieldType, Layout, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayRecord, RingLog,
-    RingOptions,
+    FailureKind, Layout, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayRecord, RingLog, RingOptions,
 };
 
 use crate::Error;
@@ -41,9 +39,9 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 }
 
 /// One tick of the control loop, as stored in each ring slot (48 bytes, no implicit padding).
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq)]
-#[zerocopy(crate = "replaylog::zerocopy")]
-#[repr(C)]
+/// Its layout (every field but `_pad`) is stored in the demo ring.
+#[replaylog::record]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tick {
     /// Tick number (equals the ring seq in a fresh demo file).
     pub tick: u64,
@@ -67,23 +65,6 @@ const _: () = assert!(size_of::<Tick>() == 48);
 pub const FLAG_SATURATED: u32 = 1 << 0;
 /// Failure evidence was attached to this tick.
 pub const FLAG_FAILURE: u32 = 1 << 1;
-
-impl RecordLayout for Tick {
-    fn layout() -> Layout {
-        let at = |off: usize| off as u32;
-        Layout::new(
-            "Tick",
-            vec![
-                Field::new("tick", FieldType::U64, at(offset_of!(Tick, tick))),
-                Field::new("t_ns", FieldType::U64, at(offset_of!(Tick, t_ns))),
-                Field::new("setpoint", FieldType::F64, at(offset_of!(Tick, setpoint))),
-                Field::new("measured", FieldType::F64, at(offset_of!(Tick, measured))),
-                Field::new("output", FieldType::F64, at(offset_of!(Tick, output))),
-                Field::new("flags", FieldType::U32, at(offset_of!(Tick, flags))),
-            ],
-        )
-    }
-}
 
 // The simulated loop: a PID controller (derivative on measurement, conditional-integration
 // anti-windup, clamped output) driving a first-order plant, stepped at a nominal 1 kHz.
@@ -469,6 +450,24 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn tick_layout_is_the_one_demo_rings_have_always_stored() {
+        use replaylog::{Field, FieldType};
+        // The hand-written layout the derive replaced.
+        let stored = Layout::new(
+            "Tick",
+            vec![
+                Field::new("tick", FieldType::U64, 0),
+                Field::new("t_ns", FieldType::U64, 8),
+                Field::new("setpoint", FieldType::F64, 16),
+                Field::new("measured", FieldType::F64, 24),
+                Field::new("output", FieldType::F64, 32),
+                Field::new("flags", FieldType::U32, 40),
+            ],
+        );
+        assert_eq!(Tick::layout().encode(), stored.encode());
+    }
 
     #[test]
     fn tick_layout_is_valid_and_covers_the_record() {
