@@ -210,6 +210,18 @@ fn arrays() {
     assert_eq!(size_of::<Samples>(), 56);
 }
 
+/// Nothing but padding: a record with an empty layout.
+#[replaylog::record]
+struct Reserved {
+    _reserved: [u8; 8],
+}
+
+#[test]
+fn padding_fields_are_left_out_of_the_layout() {
+    assert_eq!(Reserved::layout(), Layout::new("Reserved", vec![]));
+    assert!(!Robot::layout().fields.iter().any(|f| f.name.contains("_pad")));
+}
+
 fn robot(seq: u64) -> Robot {
     let f = seq as f32;
     let v = |k: f32| Vec3 { x: f + k, y: f * k, z: -f - k };

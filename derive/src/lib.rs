@@ -17,13 +17,14 @@ const NAME_BYTES_MAX: usize = 255;
 /// The zerocopy traits the attribute derives (and the ones those derives imply).
 const ZEROCOPY_DERIVES: [&str; 6] = ["FromBytes", "IntoBytes", "Immutable", "KnownLayout", "FromZeros", "TryFromBytes"];
 
-/// Makes a struct a self-describing ring record.
+/// # What it emits and checks
 ///
-/// On a struct with named fields it emits `#[repr(C)]` (unless already written), zerocopy's
-/// `FromBytes`, `IntoBytes`, `Immutable` and `KnownLayout` derives (through
-/// `replaylog::zerocopy`), `impl replaylog::RecordLayout` and `impl replaylog::RecordField` (so
-/// the struct can be a field of another record). Other attributes and derives (`Clone`, `Copy`,
-/// `Debug`, `PartialEq`, ...) stay on the struct.
+/// Use it as `replaylog::record`, which re-exports it. On a struct with named fields it emits
+/// `#[repr(C)]` (unless already written), zerocopy's `FromBytes`, `IntoBytes`, `Immutable` and
+/// `KnownLayout` derives (through `replaylog::zerocopy`), `impl replaylog::RecordLayout` and
+/// `impl replaylog::RecordField` (so the struct can be a field of another record). Other
+/// attributes and derives (`Clone`, `Copy`, `Debug`, `PartialEq`, ...) stay on the struct, above
+/// or below the attribute.
 ///
 /// The layout's name is the struct's name, or `#[replaylog::record(name = "...")]`. Each field's
 /// type, offset and count come from the compiler: the type through `replaylog::RecordField`
@@ -40,13 +41,32 @@ pub fn record(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = TokenStream2::from(item);
     match expand(args.into(), item.clone()) {
         Ok(out) => out.into(),
-        // Keep the item itself so its uses do not add errors of their own.
+        // Keep the item itself so its uses do not add errors of their own, less the zerocopy
+        // derives the error may be about (they would fail for want of `zerocopy` at the root).
         Err(e) => {
             let mut out = e.to_compile_error();
-            out.extend(item);
+            match syn::parse2::<DeriveInput>(item.clone()) {
+                Ok(mut input) => {
+                    input.attrs.retain(|attr| !attr.path().is_ident("zerocopy") && !derives_zerocopy(attr));
+                    out.extend(input.into_token_stream());
+                }
+                Err(_) => out.extend(item),
+            }
             out.into()
         }
     }
+}
+
+/// Whether `attr` is a `#[derive(...)]` naming one of [`ZEROCOPY_DERIVES`].
+fn derives_zerocopy(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("derive")
+        && attr
+            .parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+            .is_ok_and(|paths| paths.iter().any(is_zerocopy_derive))
+}
+
+fn is_zerocopy_derive(path: &Path) -> bool {
+    path.segments.last().is_some_and(|last| ZEROCOPY_DERIVES.iter().any(|z| last.ident == z))
 }
 
 /// Collects errors so one compile shows all of them.
@@ -89,13 +109,13 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
             Fields::Named(named) if named.named.is_empty() => {
-                errors.push(Error::new(named.span(), "a record needs at least one field"));
+                errors.push(Error::new_spanned(named, "a record needs at least one field"));
                 Vec::new()
             }
             Fields::Named(named) => named.named.iter().collect(),
             Fields::Unnamed(unnamed) => {
-                errors.push(Error::new(
-                    unnamed.span(),
+                errors.push(Error::new_spanned(
+                    unnamed,
                     "a record cannot be a tuple struct: its layout stores every field's name; \
                      name the fields (`struct Sample { value: f64 }`)",
                 ));
@@ -126,8 +146,8 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
 
     if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
-        errors.push(Error::new(
-            input.generics.span(),
+        errors.push(Error::new_spanned(
+            &input.generics,
             "a record cannot be generic: the layout stored in a ring file describes one concrete type; \
              declare one struct per concrete type",
         ));
@@ -152,8 +172,8 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     for field in &fields {
         for attr in &field.attrs {
             if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
-                errors.push(Error::new(
-                    attr.span(),
+                errors.push(Error::new_spanned(
+                    attr,
                     "a record field cannot be conditional: the stored layout would change with the build \
                      configuration; make the whole struct conditional instead",
                 ));
@@ -267,8 +287,8 @@ fn check_attrs(input: &DeriveInput, errors: &mut Errors) -> bool {
                 errors.push(e);
             }
         } else if path.is_ident("zerocopy") {
-            errors.push(Error::new(
-                attr.span(),
+            errors.push(Error::new_spanned(
+                attr,
                 "remove `#[zerocopy(...)]`: `#[replaylog::record]` derives zerocopy's traits through \
                  `replaylog::zerocopy` itself",
             ));
@@ -276,18 +296,15 @@ fn check_attrs(input: &DeriveInput, errors: &mut Errors) -> bool {
             let Ok(derives) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) else {
                 continue; // rustc reports a malformed derive itself
             };
-            for derive in derives {
-                let Some(last) = derive.segments.last() else { continue };
-                if ZEROCOPY_DERIVES.iter().any(|z| last.ident == z) {
-                    errors.push(Error::new(
-                        derive.span(),
-                        format!(
-                            "remove `{}` from this derive: `#[replaylog::record]` already derives \
-                             FromBytes, IntoBytes, Immutable and KnownLayout",
-                            last.ident
-                        ),
-                    ));
-                }
+            for derive in derives.iter().filter(|d| is_zerocopy_derive(d)) {
+                let name = &derive.segments.last().expect("a derive path has a segment").ident;
+                errors.push(Error::new_spanned(
+                    derive,
+                    format!(
+                        "remove `{name}` from this derive: `#[replaylog::record]` already derives \
+                         FromBytes, IntoBytes, Immutable and KnownLayout"
+                    ),
+                ));
             }
         }
     }
