@@ -36,7 +36,7 @@ const RAW_HEADER_BYTES: usize = 4096;
 /// Evidence bytes a default ring reserves per slot (`RingOptions::default().evidence_bytes_max`).
 const EVIDENCE_BYTES: usize = 256;
 /// A ring slot's header bytes (seq, magic, epoch, flags, evidence length, CRC).
-const SLOT_HEADER_BYTES: usize = replaylog::format::ring::SLOT_HEADER_BYTES;
+const SLOT_HEADER_BYTES: usize = replaylog::lowlevel::format::ring::SLOT_HEADER_BYTES;
 
 /// The slot stride of a default ring for records of `record_bytes`.
 const fn slot_stride(record_bytes: usize) -> usize {

@@ -30,12 +30,13 @@
 
 pub mod archive;
 pub mod error;
-pub mod format;
 pub mod journal;
+pub mod lowlevel;
 mod record;
 pub mod ring;
-pub mod storage;
 mod sys;
+
+pub(crate) use lowlevel::{format, storage};
 
 pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};

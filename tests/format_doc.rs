@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use replaylog::format::journal as j;
-use replaylog::format::ring::*;
+use replaylog::lowlevel::format::journal as j;
+use replaylog::lowlevel::format::ring::*;
 
 fn code_constants() -> BTreeMap<&'static str, String> {
     let n = |v: u64| v.to_string();

@@ -28,17 +28,17 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestRunner};
 
 use replaylog::archive::{ArchiveHeader, decode_record, encode_record};
-use replaylog::format::crc32;
-use replaylog::format::journal::{
+use replaylog::lowlevel::format::crc32;
+use replaylog::lowlevel::format::journal::{
     FRAME_BODY_MAX, FRAME_HEADER_BYTES, KIND_ENTRY, KIND_SNAPSHOT, SegmentHeader, Watermark, check_frame, encode_frame,
     segment_name,
 };
-use replaylog::format::ring::{
+use replaylog::lowlevel::format::ring::{
     EVIDENCE_HEADER_BYTES, Geometry, RingState, SLOT_CRC_START, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE,
     SLOT_HEADER_BYTES, SLOT_MAGIC_OFFSET, STATE_OFFSETS, SlotFault, SlotMeta, check_slot, slot_header_tail,
 };
-use replaylog::storage::Storage;
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::storage::Storage;
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::zerocopy::IntoBytes;
 use replaylog::{
     FailureKind, Field, FieldType, Journal, JournalOptions, Layout, RawRecord, ReplayFailureEvidence, ReplayLogError,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::*;
 use replaylog::journal::{repair, replay, validate};
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::{
     EntryKind, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, ReplayLogError, SyncMode,
 };
@@ -400,7 +400,7 @@ fn absolute_recovery_refuses_a_torn_tail_tolerate_cuts_it_with_a_backup() {
 #[test]
 fn group_commit_shares_fdatasyncs_between_writer_threads() {
     let sim = SimStorage::new();
-    let storage: Arc<dyn replaylog::storage::Storage> = Arc::new(sim.clone());
+    let storage: Arc<dyn replaylog::lowlevel::storage::Storage> = Arc::new(sim.clone());
     let opts = JournalOptions::default().sync(SyncMode::Sync).storage(storage.clone());
     let j = Arc::new(Journal::open("/j", opts.clone()).unwrap());
     let before = sim.syncs();
@@ -612,7 +612,7 @@ fn regression_frames_after_a_sealed_end_are_tail_and_the_journal_reopens() {
     std::fs::remove_file(&seg1).unwrap(); // the sealed segment is the newest again
     let mut bytes = std::fs::read(&seg0).unwrap();
     let sealed_len = bytes.len();
-    replaylog::format::journal::encode_frame(&mut bytes, 1, 0, 6, 3, b"xyz"); // intact-looking lsn 6
+    replaylog::lowlevel::format::journal::encode_frame(&mut bytes, 1, 0, 6, 3, b"xyz"); // intact-looking lsn 6
     std::fs::write(&seg0, &bytes).unwrap();
     let j = Journal::open(&dir, JournalOptions::default()).unwrap();
     assert_eq!(j.recovery().unwrap().valid_bytes, sealed_len as u64);

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::{Journal, JournalOptions, Position, ReadOnlyJournal, ReplayLogError, SyncMode};
 
 fn entries() -> Vec<Vec<u8>> {

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use replaylog::storage::Storage;
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::storage::Storage;
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::{Ack, Journal, JournalOptions, Position, ReadOnlyJournal, ReplayLogError, SyncMode};
 
 /// Entry content as a function of its LSN, so any replayed entry can be checked exactly.

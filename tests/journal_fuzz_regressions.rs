@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use replaylog::format::journal::*;
 use replaylog::journal::validate;
+use replaylog::lowlevel::format::journal::*;
 use replaylog::zerocopy::IntoBytes;
 use replaylog::{Journal, JournalOptions, ReplayLogError, SyncMode};
 

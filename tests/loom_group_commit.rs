@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use replaylog::format::journal::{DATA_OFFSET, WATERMARK_OFFSETS, Watermark, check_frame};
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::format::journal::{DATA_OFFSET, WATERMARK_OFFSETS, Watermark, check_frame};
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::{Ack, Journal, JournalOptions, Lsn, SyncMode};
 
 /// The frame of `lsn` is durable and, if `covered`, the durable watermark covers it.

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicU64;
 use loom::thread;
-use replaylog::ring::seqlock::{SeqSlot, begin_read, begin_write, end_read, end_write};
+use replaylog::lowlevel::seqlock::{SeqSlot, begin_read, begin_write, end_read, end_write};
 
 struct Slot {
     seq: AtomicU64,

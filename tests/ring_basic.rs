@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 
 use common::*;
-use replaylog::format::ring::{CURSOR_OFFSET, Geometry, RING_VERSION};
+use replaylog::lowlevel::format::ring::{CURSOR_OFFSET, Geometry, RING_VERSION};
 use replaylog::{FailureKind, ReplayFailureEvidence, ReplayLogError, RingLog, RingOptions};
 
 fn expect_window(log: &RingLog<Rec>, lineage: u64, first: u64, last: u64) {
@@ -490,7 +490,7 @@ fn a_torn_header_copy_is_survived_and_rewritten() {
 /// zeroed slots. Every refusal now happens before the first write.
 #[test]
 fn regression_epoch_exhausted_is_refused_before_anything_is_written() {
-    use replaylog::format::ring::*;
+    use replaylog::lowlevel::format::ring::*;
     let dir = scratch();
     let path = dir.path().join("epoch.ring");
     {

@@ -19,7 +19,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use common::*;
-use replaylog::format::ring::Geometry;
+use replaylog::lowlevel::format::ring::Geometry;
 use replaylog::{FailureKind, ReplayFailureEvidence, ReplayRecord, RingLog, RingOptions};
 
 // ---- process kills -----------------------------------------------------------------------------

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use replaylog::archive::{ArchiveHeader, encode_record};
-use replaylog::format::journal::{DATA_OFFSET, KIND_ENTRY, KIND_SNAPSHOT, Watermark, encode_frame, segment_name};
-use replaylog::format::ring::SEQ_BUSY;
+use replaylog::lowlevel::format::journal::{DATA_OFFSET, KIND_ENTRY, KIND_SNAPSHOT, Watermark, encode_frame, segment_name};
+use replaylog::lowlevel::format::ring::SEQ_BUSY;
 use replaylog::zerocopy::IntoBytes;
 use replaylog::{FailureKind, RawRecord, ReplayFailureEvidence};
 use replaylog_fuzz::*;

@@ -20,22 +20,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use replaylog::archive::{ArchiveHeader, decode_record, encode_record};
-use replaylog::format::crc32;
-use replaylog::format::journal::{
+use replaylog::journal::{Position, ReadOnlyJournal, validate_with};
+use replaylog::lowlevel::format::crc32;
+use replaylog::lowlevel::format::journal::{
     DATA_OFFSET, FRAME_BODY_MAX, FRAME_CRC_START, FRAME_HEADER_BYTES, FrameFault, KIND_ENTRY, KIND_SNAPSHOT,
     SEGMENT_HEADER_BYTES, SegmentHeader, WATERMARK_BYTES, WATERMARK_OFFSETS, Watermark, check_frame, encode_frame,
     parse_segment_name, segment_name,
 };
-use replaylog::format::layout::Layout;
-use replaylog::format::ring::{
+use replaylog::lowlevel::format::layout::Layout;
+use replaylog::lowlevel::format::ring::{
     EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN, EVIDENCE_HEADER_BYTES, Geometry, HEADER_A_OFFSET, HEADER_B_OFFSET,
     LAYOUT_BYTES_MAX, LAYOUT_OFFSET, RECORD_BYTES_MAX, RingHeader, RingState, SECTOR_BYTES, SEQ_BUSY, SLOT_CRC,
     SLOT_CRC_START, SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES,
     SLOT_MAGIC_OFFSET, STATE_BYTES, STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
 };
-use replaylog::journal::{Position, ReadOnlyJournal, validate_with};
-use replaylog::storage::Storage;
-use replaylog::storage::sim::SimStorage;
+use replaylog::lowlevel::storage::Storage;
+use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::zerocopy::{FromBytes, IntoBytes};
 use replaylog::{Journal, JournalOptions, RawReader, RawRing, ReadOutcome, Recovery, RingLog, StartAt};
 

@@ -209,6 +209,25 @@ impl ArchiveStats {
 }
 
 /// Drains a ring into an archive journal on a background thread.
+///
+/// ```
+/// use replaylog::RingLog;
+/// use replaylog::archive::{Archiver, ArchiverOptions, read_archive};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let ring = dir.path().join("run.ring");
+/// let mut log: RingLog<u64> = RingLog::open(&ring, 1024)?;
+/// let archiver = Archiver::start(&ring, dir.path().join("run.archive"), ArchiverOptions::default())?;
+/// for v in 0..100u64 {
+///     log.append(&v)?;
+/// }
+/// let stats = archiver.stop()?; // drains what the ring holds, syncs, closes
+/// assert_eq!(stats.archived, 100);
+/// let (header, records) = read_archive(dir.path().join("run.archive"))?;
+/// assert_eq!(header.record_bytes, 8);
+/// assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..100).collect::<Vec<_>>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Archiver {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<ArchiveStats>>,

@@ -109,6 +109,24 @@ pub struct SegmentSummary {
 
 /// A read-only view of a journal directory (the "restricted" handle: it cannot write, roll,
 /// snapshot or repair, and takes no lock). It is a snapshot of the directory at open.
+///
+/// ```
+/// use replaylog::{Journal, JournalOptions, Position, ReadOnlyJournal};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("j");
+/// let j = Journal::open(&path, JournalOptions::default())?;
+/// for i in 0..5u32 {
+///     j.write(&i.to_le_bytes())?;
+/// }
+/// // A reader may open the directory while the writer holds it.
+/// let ro = ReadOnlyJournal::open(&path)?;
+/// assert!(ro.problem().is_none());
+/// let lsns: Vec<u64> = ro.iter_from(Position::Lsn(3))?.map(|item| item.map(|i| i.lsn)).collect::<Result<_, _>>()?;
+/// assert_eq!(lsns, [3, 4, 5]);
+/// # j.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ReadOnlyJournal {
     storage: Arc<dyn Storage>,

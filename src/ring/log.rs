@@ -78,6 +78,39 @@ pub struct RecoveryReport {
 /// One writer per file (advisory lock). `append` is the hot path: it copies into the mapping,
 /// checksums and publishes, with no system call, allocation or lock. `sync` is the durability
 /// point. See `docs/DESIGN.md` for the crash contract.
+///
+/// ```
+/// use replaylog::{FailureKind, ReplayFailureEvidence, RingLog};
+///
+/// #[replaylog::record]
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// struct Tick {
+///     tick: u64,
+///     value: f64,
+/// }
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("capture.ring");
+/// let mut log: RingLog<Tick> = RingLog::open(&path, 4)?; // 4 slots: creates and preallocates
+/// for tick in 0..6 {
+///     log.append(&Tick { tick, value: tick as f64 * 0.5 })?; // no system call
+/// }
+/// log.append_with_failure(
+///     &Tick { tick: 6, value: f64::NAN },
+///     &ReplayFailureEvidence::new(FailureKind::Timeout, 110, "deadline missed"),
+/// )?;
+/// log.sync()?; // durable on return
+/// drop(log);
+///
+/// // Reopen: the window is the last 4 records, oldest first, evidence kept.
+/// let log: RingLog<Tick> = RingLog::open(&path, 4)?;
+/// let ticks: Vec<u64> = log.replay_all()?.iter().map(|t| t.tick).collect();
+/// assert_eq!(ticks, [3, 4, 5, 6]);
+/// let last = log.replay_records()?.pop().unwrap();
+/// assert_eq!(last.seq, 6);
+/// assert_eq!(last.evidence.unwrap().message, "deadline missed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RingLog<T> {
     path: PathBuf,
     file: File,

@@ -5,8 +5,7 @@ mod log;
 mod open;
 mod options;
 mod reader;
-#[doc(hidden)]
-pub mod seqlock;
+pub(crate) use crate::lowlevel::seqlock;
 
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};

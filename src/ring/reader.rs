@@ -262,6 +262,26 @@ pub enum StartAt {
 }
 
 /// Follows a ring of any record type, returning records as bytes (tools, the archiver).
+///
+/// A writer that laps the reader is reported, never hidden:
+///
+/// ```
+/// use replaylog::{RawReader, ReadOutcome, RingLog, StartAt};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("raw.ring");
+/// let mut log: RingLog<u64> = RingLog::open(&path, 4)?;
+/// let mut reader = RawReader::open_at(&path, StartAt::Oldest)?;
+/// for v in 0..10u64 {
+///     log.append(&v)?; // 10 records into 4 slots: seqs 0..=5 are overwritten
+/// }
+/// assert_eq!(reader.poll()?, ReadOutcome::Lapped { missed: 6, resumed_at: 6 });
+/// match reader.poll()? {
+///     ReadOutcome::Record(r) => assert_eq!((r.seq, r.bytes), (6, 6u64.to_le_bytes().to_vec())),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RawReader {
     ring: RawRing,
@@ -380,6 +400,41 @@ impl RawReader {
 }
 
 /// Follows a ring of `T`, typically one a writer in another thread or process is appending to.
+///
+/// The reader takes no lock and never writes; it never returns a half-written record, and when
+/// the writer laps it, it says exactly how many records it missed.
+///
+/// ```
+/// use std::time::Duration;
+/// use replaylog::{ReadOutcome, RingLog, RingReader};
+///
+/// #[replaylog::record]
+/// #[derive(Clone, Copy)]
+/// struct Sample { seq: u64, volts: f32, _pad: [u8; 4] }
+///
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("live.ring");
+/// let mut log: RingLog<Sample> = RingLog::open(&path, 8)?;
+/// let mut reader: RingReader<Sample> = RingReader::open(&path)?;
+///
+/// let writer = std::thread::spawn(move || -> replaylog::Result<()> {
+///     for seq in 0..3 {
+///         log.append(&Sample { seq, volts: 3.3, _pad: [0; 4] })?;
+///     }
+///     Ok(())
+/// });
+/// let mut seen = Vec::new();
+/// while seen.len() < 3 {
+///     match reader.next_timeout(Duration::from_secs(5))? {
+///         ReadOutcome::Record(r) => seen.push(r.record.seq),
+///         ReadOutcome::Lapped { missed, .. } => panic!("missed {missed}"),
+///         ReadOutcome::Pending => panic!("no record within 5 s"),
+///     }
+/// }
+/// writer.join().unwrap()?;
+/// assert_eq!(seen, [0, 1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct RingReader<T> {
     raw: RawReader,

@@ -524,7 +524,7 @@ pub struct RawRing {
 
 impl RawRing {
     pub fn create(path: &Path, record_bytes: usize, capacity: u64) -> Result<RawRing, BoxError> {
-        let header = replaylog::format::ring::SLOT_HEADER_BYTES;
+        let header = replaylog::lowlevel::format::ring::SLOT_HEADER_BYTES;
         let stride = (header + record_bytes + 256).div_ceil(8) * 8;
         let len = RAW_HEADER_BYTES + stride * capacity as usize;
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
@@ -541,7 +541,7 @@ impl<T: BenchRecord> Appender<T> for RawRing {
     #[inline]
     fn append(&mut self, rec: &T) {
         let record = rec.as_bytes();
-        let header = replaylog::format::ring::SLOT_HEADER_BYTES;
+        let header = replaylog::lowlevel::format::ring::SLOT_HEADER_BYTES;
         let seq = self.next;
         let off = RAW_HEADER_BYTES + (seq % self.capacity) as usize * self.stride;
         let slot = &mut self.map[off..off + self.stride];

@@ -14,9 +14,9 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use replaylog::format::journal::{SEGMENT_MAGIC, segment_name};
-use replaylog::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
 use replaylog::journal::JournalIter;
+use replaylog::lowlevel::format::journal::{SEGMENT_MAGIC, segment_name};
+use replaylog::lowlevel::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
 use replaylog::{Item, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, SlotRead};
 
 use crate::archive_entry::{self, ArchiveHeader};

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::format::window::Run;
+use replaylog::lowlevel::format::window::Run;
 use replaylog::{Anchor, RawRing};
 use serde_json::{Value, json};
 

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::format::ring::{
+use replaylog::lowlevel::format::ring::{
     HEADER_A_OFFSET, HEADER_B_OFFSET, RING_MAGIC, RING_VERSION, RingHeader, RingState, SECTOR_BYTES, STATE_BYTES,
     STATE_OFFSETS, SlotFault,
 };
