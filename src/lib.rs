@@ -35,6 +35,7 @@ pub mod journal;
 pub mod ring;
 pub mod storage;
 mod sys;
+pub mod value;
 
 pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
@@ -48,4 +49,5 @@ pub use ring::{
     RingLog, RingOptions,
 };
 pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
+pub use value::{DecodedRecord, FieldValue, Value};
 pub use zerocopy;

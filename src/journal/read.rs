@@ -19,6 +19,16 @@ pub enum EntryKind {
     Snapshot,
 }
 
+impl std::fmt::Display for EntryKind {
+    /// `entry` or `snapshot`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntryKind::Entry => "entry",
+            EntryKind::Snapshot => "snapshot",
+        })
+    }
+}
+
 /// One replayed frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
@@ -71,6 +81,21 @@ pub enum Problem {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl std::fmt::Display for Problem {
+    /// `torn tail after the durable watermark: segment 3 is valid up to byte 8192`, or
+    /// `corruption at or before the durable watermark: segment 3, byte 4096: REASON`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::BadTail { segment, valid_bytes } => {
+                write!(f, "torn tail after the durable watermark: segment {segment} is valid up to byte {valid_bytes}")
+            }
+            Problem::Corrupt { segment, offset, reason } => {
+                write!(f, "corruption at or before the durable watermark: segment {segment}, byte {offset}: {reason}")
+            }
+        }
+    }
 }
 
 /// Result of a read-only validation.

@@ -227,9 +227,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             .map_or((0, 0, 0), |s| (s.generation.get(), s.epoch.get(), s.synced_next.get()));
         let have_state = current.is_some();
         let cap = self.geometry.capacity_slots;
-        let admit = |m: SlotMeta| -> std::result::Result<SlotMeta, SlotFault> {
-            if have_state && m.epoch > state_epoch { Err(SlotFault::FutureEpoch) } else { Ok(m) }
-        };
+        let admit = |m: SlotMeta| check_slot_epoch(m, have_state.then_some(state_epoch));
 
         let r = &mut self.recovery;
         r.state_copies_valid = states.iter().filter(|s| s.is_some()).count() as u8;
