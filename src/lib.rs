@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod detect;
 pub mod error;
 pub mod format;
 pub mod journal;
@@ -37,6 +38,7 @@ pub mod storage;
 mod sys;
 pub mod value;
 
+pub use detect::{Kind, detect};
 pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
 pub use format::window::Anchor;
@@ -49,5 +51,6 @@ pub use ring::{
     RingLog, RingOptions,
 };
 pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
+pub use ring::{RingHealth, RingProblem};
 pub use value::{DecodedRecord, FieldValue, Value};
 pub use zerocopy;

@@ -1,6 +1,7 @@
 //! Engine 1: the memory-mapped circular flight recorder.
 
 pub(crate) mod evidence;
+mod health;
 mod log;
 mod open;
 mod options;
@@ -9,6 +10,7 @@ mod reader;
 pub mod seqlock;
 
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
+pub use health::{HeaderCopy, RingHealth, RingProblem, SlotFinding, SlotRun, SlotSummary, StateCopy, StateInfo};
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
 pub use reader::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
