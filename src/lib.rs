@@ -51,6 +51,6 @@ pub use ring::{
     RingLog, RingOptions,
 };
 pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
-pub use ring::{RingHealth, RingProblem};
+pub use ring::{RingHealth, RingInfo, RingProblem};
 pub use value::{DecodedRecord, FieldValue, Value};
 pub use zerocopy;

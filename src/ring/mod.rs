@@ -2,6 +2,7 @@
 
 pub(crate) mod evidence;
 mod health;
+mod info;
 mod log;
 mod open;
 mod options;
@@ -9,8 +10,11 @@ mod reader;
 #[doc(hidden)]
 pub mod seqlock;
 
+pub use crate::format::ring::SlotFault;
+pub use crate::format::window::{Anchor, Run};
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use health::{HeaderCopy, RingHealth, RingProblem, SlotFinding, SlotRun, SlotSummary, StateCopy, StateInfo};
+pub use info::RingInfo;
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
 pub use reader::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};

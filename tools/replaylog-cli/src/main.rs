@@ -7,7 +7,6 @@
 mod archive;
 mod archive_entry;
 mod bench;
-mod decode;
 mod demo;
 mod diff;
 mod dump;
