@@ -198,6 +198,10 @@ fn validate_reports_copies_window_census_and_slot_runs() {
     assert_eq!(text[3], "slot 10: epoch newer than the file state (seq 10)");
     let names: Vec<&str> = h.problems.iter().map(|p| p.name()).collect();
     assert_eq!(names, ["header_copy", "stale", "checksum", "future_epoch"]);
+    // The census applies the same future-epoch rule.
+    let census = ring.census();
+    assert!(census.bad.contains(&(10, SlotFault::FutureEpoch)), "{census:?}");
+    assert_eq!(census.valid, 9);
     drop(ring);
     assert_eq!(std::fs::read(&path).unwrap(), before, "validate is read-only");
 

@@ -189,12 +189,14 @@ impl RawRing {
         })
     }
 
-    /// Validates every slot (read-only).
+    /// Validates every slot (read-only); a slot of a future epoch is bad. [`RawRing::validate`]
+    /// gives the full report.
     pub fn census(&self) -> SlotCensus {
         let mut c = SlotCensus::default();
         let mut buf = Vec::new();
+        let state_epoch = self.state().map(|(e, _)| e);
         for i in 0..self.geometry.capacity_slots {
-            match self.read_slot_into(i, &mut buf) {
+            match self.read_slot_into(i, &mut buf).and_then(|m| check_slot_epoch(m, state_epoch).map_err(Some)) {
                 Ok(m) => {
                     c.valid += 1;
                     c.with_evidence += u64::from(m.evidence_bytes > 0);
