@@ -28,6 +28,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod arch;
 pub mod archive;
 pub mod detect;
 pub mod error;

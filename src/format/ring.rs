@@ -472,7 +472,7 @@ pub fn evidence_well_formed(bytes: &[u8]) -> bool {
 
 /// The checksummed header bytes 16..32 (seq copy, epoch, flags, evidence length) as two
 /// little-endian words: bytes 16..24 and 24..32. The append path stores them with one 16-byte
-/// store (`sys::map::store_u64_pair`).
+/// store (`arch::store_u64_pair`).
 #[inline]
 pub fn slot_header_words(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> (u64, u64) {
     const _: () = assert!(

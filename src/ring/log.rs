@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::arch::store_u64_pair;
 use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::*;
@@ -15,7 +16,7 @@ use crate::ring::evidence::{self, EvidenceRef, ReplayFailureEvidence};
 use crate::ring::open::{self, Request};
 use crate::ring::options::RingOptions;
 use crate::ring::seqlock::{self, SeqSlot};
-use crate::sys::{self, FileLock, Region, store_u64_pair};
+use crate::sys::{self, FileLock, Region};
 
 /// A record replayed with its sequence number and failure evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
