@@ -24,8 +24,8 @@ use std::path::Path;
 
 use zerocopy::FromBytes;
 
-use crate::archive::ARCHIVE_MAGIC;
 use crate::error::{ReplayLogError, Result};
+use crate::format::archive::ARCHIVE_MAGIC;
 use crate::format::journal::{
     DATA_OFFSET, FRAME_FLAG_LZ4, FRAME_HEADER_BYTES, FrameHeader, SEGMENT_MAGIC, check_frame, parse_segment_name,
 };

@@ -22,7 +22,7 @@
 //!   [with evidence: u16 kind, u16 other_code, u32 message_bytes, i64 code, message (UTF-8)]
 //!   ```
 //!
-//!   (little-endian; byte maps of both in [`crate::archive_entry`]). From a plain journal,
+//!   (little-endian; byte maps of both in docs/FORMAT.md, "Archive"). From a plain journal,
 //!   frames are copied as they are (entries as entries, snapshots as snapshots), renumbered from
 //!   LSN 1.
 //!
@@ -36,10 +36,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+use replaylog::archive::{self, ArchiveHeader};
 use replaylog::{EntryKind, Item, Journal, JournalOptions, Kind, Layout, Position, RawRecord, RawRing, SyncMode};
 use serde_json::{Value, json};
 
-use crate::archive_entry::{self, ArchiveHeader};
 use crate::error::{CliError, Result};
 use crate::input::{self, ArchiveRecords, JournalSource, Rec, RingRecords};
 use crate::output::{
@@ -262,15 +262,18 @@ fn export_journal(dir: &Path, stream: Stream<'_>) -> Result<u64> {
         Journal::open(dir, JournalOptions::default().sync(SyncMode::Async)).map_err(|e| CliError::lib(dir, e))?;
     let err = |e| CliError::lib(dir, e);
     let mut n = 0u64;
+    let mut entry = Vec::new();
     let result = (|| {
         match stream {
             Stream::Records { header, total, iter, .. } => {
-                journal.write(&archive_entry::encode_header(&header)).map_err(err)?;
+                journal.write(&header.encode()).map_err(err)?;
                 let bar = progress(total, "exporting");
                 for r in iter {
                     let r = r?;
                     let raw = RawRecord { seq: r.seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence };
-                    journal.write(&archive_entry::encode_entry(&raw)).map_err(err)?;
+                    entry.clear();
+                    archive::encode_record(&mut entry, &raw);
+                    journal.write(&entry).map_err(err)?;
                     n += 1;
                     bar.inc(1);
                 }

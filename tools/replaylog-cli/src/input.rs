@@ -4,16 +4,16 @@
 //! next to it). Anything else is an error naming the path (exit status 2).
 //!
 //! Records come out of every input in one shape, [`Rec`]: from a ring's live window, or from an
-//! archive journal (see [`crate::archive_entry`]), whose entries are ring records.
+//! archive journal (decoded by `replaylog::archive`), whose entries are ring records.
 
 use std::path::{Path, PathBuf};
 
+use replaylog::archive::{self, ArchiveDecodeError, ArchiveHeader};
 use replaylog::journal::JournalIter;
 use replaylog::{
     Item, Kind, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, ReplayLogError, SlotRead,
 };
 
-use crate::archive_entry::{self, ArchiveHeader};
 use crate::error::{CliError, Result};
 
 const WHAT_TO_PASS: &str = "pass a ring file, a journal directory or a journal segment file";
@@ -82,9 +82,11 @@ pub fn open_journal(path: &Path, kind: &Kind) -> Result<JournalSource> {
 /// The archive header in a journal's first entry, if it holds one, and its LSN.
 fn archive_header(journal: &ReadOnlyJournal) -> std::result::Result<Option<(ArchiveHeader, u64)>, String> {
     match journal.iter_from(Position::Start).ok().and_then(|mut i| i.next()) {
-        Some(Ok(item)) => archive_entry::decode_header(&item.data)
-            .map(|h| h.map(|h| (h, item.lsn)))
-            .map_err(|e| format!("bad archive header at lsn {}: {e}", item.lsn)),
+        Some(Ok(item)) => match archive::decode_header(&item.data) {
+            Ok(h) => Ok(Some((h, item.lsn))),
+            Err(ArchiveDecodeError::NotAnArchive) => Ok(None),
+            Err(e) => Err(format!("bad archive header at lsn {}: {e}", item.lsn)),
+        },
         _ => Ok(None),
     }
 }
@@ -192,7 +194,7 @@ impl Iterator for RingRecords<'_> {
 }
 
 /// Turns the entries of an archive journal into records: the header entry is skipped, every
-/// other entry decodes as an [`archive_entry`] record entry.
+/// other entry decodes as an archive record entry (`replaylog::archive::decode_entry`).
 pub struct ArchiveDecoder {
     /// The record size.
     pub record_bytes: u32,
@@ -213,7 +215,7 @@ impl ArchiveDecoder {
             return Ok(None);
         }
         let rb = self.record_bytes;
-        match archive_entry::decode_entry(&item.data, rb as usize) {
+        match archive::decode_entry(&item.data, rb as usize) {
             Ok(e) => {
                 Ok(Some(Rec { seq: e.seq, epoch: e.epoch, bytes: e.bytes, evidence: e.evidence, lsn: Some(item.lsn) }))
             }

@@ -5,7 +5,6 @@
 //! `replaylog: <path>: <what> (<what to do>)`.
 
 mod archive;
-mod archive_entry;
 mod bench;
 mod demo;
 mod diff;
