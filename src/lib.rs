@@ -28,16 +28,20 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod arch;
 pub mod archive;
+pub mod detect;
 pub mod error;
 pub mod journal;
 pub mod lowlevel;
 mod record;
 pub mod ring;
 mod sys;
+pub mod value;
 
 pub(crate) use lowlevel::{format, storage};
 
+pub use detect::{Kind, detect};
 pub use error::{Location, ReplayLogError, Result};
 pub use format::layout::{Field, FieldType, Layout};
 pub use format::window::Anchor;
@@ -51,6 +55,8 @@ pub use ring::{
     RingLog, RingOptions,
 };
 pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
+pub use ring::{RingHealth, RingInfo, RingProblem};
+pub use value::{DecodedRecord, FieldValue, Value};
 pub use zerocopy;
 
 /// Makes a struct a ring record that describes itself: `#[repr(C)]`, zerocopy's traits and

@@ -180,3 +180,73 @@ fn check_archive_after_recovery(arch: &std::path::Path) -> Vec<u64> {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// A damaged entry is reported with its LSN and the precise reason, and reading goes on past it;
+/// `read_archive` stops at it with the same reason; a plain journal is not an archive, and a
+/// damaged header says why. The archive's bytes are written here by hand (what another tool, or
+/// rot under a valid frame checksum, could leave).
+#[test]
+fn archive_reader_reports_each_damaged_entry_with_its_lsn_and_reason() {
+    use replaylog::archive::{ArchiveDecodeError, ArchiveHeader, ArchiveReader, encode_record};
+    use replaylog::{Journal, JournalOptions, Position, RawRecord, ReplayLogError};
+
+    let tmp = scratch();
+    let arch = tmp.path().join("archive");
+    let header = ArchiveHeader { record_bytes: 8, schema_id: 3, capacity: 16, layout: None };
+    let entry = |seq: u64| {
+        let mut e = Vec::new();
+        encode_record(&mut e, &RawRecord { seq, epoch: 1, bytes: seq.to_le_bytes().to_vec(), evidence: None });
+        e
+    };
+    let mut bad_flags = entry(11);
+    bad_flags[12] = 0x04;
+    let journal = Journal::open(&arch, JournalOptions::default()).unwrap();
+    for e in [header.encode(), entry(10), bad_flags, entry(11)[..15].to_vec(), entry(12)] {
+        journal.write(&e).unwrap();
+    }
+    journal.close().unwrap();
+
+    let reader = ArchiveReader::open(&arch).unwrap();
+    assert_eq!(reader.header(), &header);
+    let entries: Vec<_> = reader.entries(Position::Start).unwrap().map(Result::unwrap).collect();
+    let got: Vec<_> = entries.iter().map(|e| (e.lsn, e.record.as_ref().map(|r| r.seq).map_err(Clone::clone))).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Ok(10)),
+            (3, Err(ArchiveDecodeError::UnknownFlags { flags: 4 })),
+            (4, Err(ArchiveDecodeError::RecordTooShort { bytes: 15, record_bytes: 8 })),
+            (5, Ok(12)),
+        ]
+    );
+    match replaylog::archive::read_archive(&arch) {
+        Err(ReplayLogError::Corrupt { reason, .. }) => {
+            assert_eq!(
+                reason,
+                "entry 3 is not an archived record: record entry flags 0x04 has unknown bits (known: 0x01)"
+            )
+        }
+        other => panic!("read_archive of a damaged archive: {other:?}"),
+    }
+
+    // A plain journal: not an archive (HeaderMismatch), nothing else.
+    let plain = tmp.path().join("plain");
+    let journal = Journal::open(&plain, JournalOptions::default()).unwrap();
+    journal.write(b"hello").unwrap();
+    journal.close().unwrap();
+    assert!(matches!(ArchiveReader::open(&plain), Err(ReplayLogError::HeaderMismatch { .. })));
+
+    // A header of another version: Corrupt, with the reason.
+    let v2 = tmp.path().join("v2");
+    let mut h = header.encode();
+    h[8] = 2;
+    let journal = Journal::open(&v2, JournalOptions::default()).unwrap();
+    journal.write(&h).unwrap();
+    journal.close().unwrap();
+    match ArchiveReader::open(&v2) {
+        Err(ReplayLogError::Corrupt { reason, .. }) => {
+            assert_eq!(reason, "archive header entry (lsn 1): archive version 2, this build reads version 1")
+        }
+        other => panic!("archive of version 2: {other:?}"),
+    }
+}

@@ -1,15 +1,12 @@
 //! Lossless ring → journal archiving: a background thread drains a ring into a [`Journal`] so a
 //! run of any length is captured while the host loop keeps its syscall-free hot path.
 //!
-//! Archive format (a journal whose entries are, in LSN order):
-//! ```text
-//! LSN 1, the archive header:
-//!   0  [u8; 8] magic "RPLYARCH" | 8 u32 version (1) | 12 u32 record_bytes | 16 u64 schema_id
-//!   24 u64 ring capacity | 32 u32 layout_bytes | 36 layout block (docs/FORMAT.md), may be empty
-//! every later entry, one ring record:
-//!   0  u64 seq | 8 u32 epoch | 12 u8 flags (bit 0: evidence) | 13 record (record_bytes)
-//!   [13 + record_bytes: evidence exactly as in a ring slot: 16-byte header + message]
-//! ```
+//! The archive format (a journal whose first entry is a header naming the ring's record size,
+//! schema and layout, and every later entry one ring record) is defined in
+//! [`crate::format::archive`] and drawn in docs/FORMAT.md ("Archive"). This module reads and
+//! writes it: [`decode_header`] and [`decode_entry`] say why an entry is not valid, and
+//! [`ArchiveReader`] yields every entry with its LSN and, for a damaged one, the reason.
+//!
 //! Records are archived in seq order, each at most once. A restarted archiver resumes at the
 //! last archived seq + 1; seqs the ring overwrote in between are reported as a gap, never filled
 //! with anything else.
@@ -20,31 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::error::{ReplayLogError, Result};
-use crate::format::layout::Layout;
-use crate::journal::{Journal, JournalOptions, Position, ReadOnlyJournal, SyncMode};
+use crate::error::{Location, ReplayLogError, Result};
+pub use crate::format::archive::{ARCHIVE_MAGIC, ARCHIVE_VERSION, ArchiveDecodeError, ArchiveHeader, decode_header};
+use crate::format::archive::{decode_record_entry, encode_record_entry};
+use crate::journal::{EntryKind, Journal, JournalIter, JournalOptions, Position, ReadOnlyJournal, SyncMode};
 use crate::ring::evidence;
 use crate::ring::{RawReader, RawRecord, RawRing, ReadOutcome, StartAt};
-
-/// First bytes of an archive's header entry.
-pub const ARCHIVE_MAGIC: [u8; 8] = *b"RPLYARCH";
-/// Archive format version.
-pub const ARCHIVE_VERSION: u32 = 1;
-const HEADER_FIXED_BYTES: usize = 36;
-const RECORD_FIXED_BYTES: usize = 13;
-
-/// What an archive says about the ring it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArchiveHeader {
-    /// Record size in bytes.
-    pub record_bytes: u32,
-    /// The ring's schema id.
-    pub schema_id: u64,
-    /// The ring's capacity (informational).
-    pub capacity: u64,
-    /// The ring's record layout, if it had one.
-    pub layout: Option<Layout>,
-}
 
 impl ArchiveHeader {
     /// The header describing `ring`.
@@ -56,95 +34,176 @@ impl ArchiveHeader {
             layout: ring.layout().cloned(),
         }
     }
-
-    /// Encodes the header entry.
-    pub fn encode(&self) -> Vec<u8> {
-        let layout = self.layout.as_ref().map(Layout::encode).unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_FIXED_BYTES + layout.len());
-        out.extend_from_slice(&ARCHIVE_MAGIC);
-        out.extend_from_slice(&ARCHIVE_VERSION.to_le_bytes());
-        out.extend_from_slice(&self.record_bytes.to_le_bytes());
-        out.extend_from_slice(&self.schema_id.to_le_bytes());
-        out.extend_from_slice(&self.capacity.to_le_bytes());
-        out.extend_from_slice(&(layout.len() as u32).to_le_bytes());
-        out.extend_from_slice(&layout);
-        out
-    }
-
-    /// Decodes a header entry; `None` if it is not one.
-    pub fn decode(b: &[u8]) -> Option<ArchiveHeader> {
-        if b.len() < HEADER_FIXED_BYTES || b[..8] != ARCHIVE_MAGIC {
-            return None;
-        }
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-        if u32_at(8) != ARCHIVE_VERSION {
-            return None;
-        }
-        let layout_len = u32_at(32) as usize;
-        if b.len() != HEADER_FIXED_BYTES + layout_len {
-            return None;
-        }
-        let layout = match layout_len {
-            0 => None,
-            _ => Some(Layout::decode(&b[HEADER_FIXED_BYTES..]).ok()?),
-        };
-        Some(ArchiveHeader { record_bytes: u32_at(12), schema_id: u64_at(16), capacity: u64_at(24), layout })
-    }
 }
 
 /// Appends the archive entry for `r` to `out`.
 pub fn encode_record(out: &mut Vec<u8>, r: &RawRecord) {
-    out.extend_from_slice(&r.seq.to_le_bytes());
-    out.extend_from_slice(&r.epoch.to_le_bytes());
-    out.push(u8::from(r.evidence.is_some()));
-    out.extend_from_slice(&r.bytes);
-    if let Some(ev) = &r.evidence {
-        let (head, msg) = evidence::encode(ev, usize::MAX);
-        out.extend_from_slice(&head);
-        out.extend_from_slice(msg);
+    match &r.evidence {
+        None => encode_record_entry(out, r.seq, r.epoch, &r.bytes, None),
+        Some(ev) => {
+            let (head, msg) = evidence::encode(ev, usize::MAX);
+            encode_record_entry(out, r.seq, r.epoch, &r.bytes, Some((&head, msg)));
+        }
     }
 }
 
-/// Decodes an archive entry holding a record of `record_bytes`.
-pub fn decode_record(b: &[u8], record_bytes: usize) -> Option<RawRecord> {
-    if b.len() < RECORD_FIXED_BYTES + record_bytes {
-        return None;
-    }
-    let seq = u64::from_le_bytes(b[..8].try_into().unwrap());
-    let epoch = u32::from_le_bytes(b[8..12].try_into().unwrap());
-    let flags = b[12];
-    let rest = &b[RECORD_FIXED_BYTES + record_bytes..];
-    let evidence = match flags {
-        0 if rest.is_empty() => None,
-        1 => Some(evidence::decode(rest)?.to_owned()),
-        _ => return None,
+/// Decodes a record entry holding a record of `record_bytes` (from the archive's header), saying
+/// why when it is not one.
+pub fn decode_entry(bytes: &[u8], record_bytes: usize) -> std::result::Result<RawRecord, ArchiveDecodeError> {
+    let e = decode_record_entry(bytes, record_bytes)?;
+    let evidence = match e.evidence {
+        None => None,
+        Some(ev) => Some(
+            evidence::decode(ev)
+                .ok_or(ArchiveDecodeError::EvidenceKind {
+                    kind: u16::from_le_bytes([ev[0], ev[1]]),
+                    other_code: u16::from_le_bytes([ev[2], ev[3]]),
+                })?
+                .to_owned(),
+        ),
     };
-    Some(RawRecord { seq, epoch, bytes: b[RECORD_FIXED_BYTES..RECORD_FIXED_BYTES + record_bytes].to_vec(), evidence })
+    Ok(RawRecord { seq: e.seq, epoch: e.epoch, bytes: e.record.to_vec(), evidence })
 }
 
-/// Reads a whole archive: its header and every record, in order.
-pub fn read_archive(dir: impl AsRef<Path>) -> Result<(ArchiveHeader, Vec<RawRecord>)> {
-    let dir = dir.as_ref();
-    let ro = ReadOnlyJournal::open(dir)?;
-    let mut items = ro.iter_from(Position::Start)?;
-    let not_archive = |what: &str| ReplayLogError::mismatch(dir, "archive header", "an RPLYARCH header entry", what);
-    let first = items.next().ok_or_else(|| not_archive("an empty journal"))??;
-    let header = ArchiveHeader::decode(&first.data).ok_or_else(|| not_archive("another entry"))?;
-    let mut records = Vec::new();
-    for item in items {
-        let item = item?;
-        let r = decode_record(&item.data, header.record_bytes as usize).ok_or_else(|| ReplayLogError::Corrupt {
-            path: dir.to_path_buf(),
-            location: crate::error::Location::Segment { segment: item.segment, offset: item.offset },
-            reason: format!("entry {} is not an archived record", item.lsn),
-        })?;
-        records.push(r);
+/// Decodes a record entry holding a record of `record_bytes`; `None` if it is not one
+/// ([`decode_entry`] says why).
+pub fn decode_record(b: &[u8], record_bytes: usize) -> Option<RawRecord> {
+    decode_entry(b, record_bytes).ok()
+}
+
+/// The LSN of an archive's header entry (archives start with it).
+pub const HEADER_LSN: u64 = 1;
+
+/// An archive opened for reading: its header, and its record entries one by one.
+#[derive(Debug)]
+pub struct ArchiveReader {
+    path: PathBuf,
+    journal: ReadOnlyJournal,
+    header: ArchiveHeader,
+}
+
+impl ArchiveReader {
+    /// Opens the archive journal at `dir` and decodes its header entry. `HeaderMismatch` when the
+    /// journal is empty or its first entry is not an archive header (a plain journal); `Corrupt`
+    /// (with the reason) when it is a damaged or unsupported one.
+    pub fn open(dir: impl AsRef<Path>) -> Result<ArchiveReader> {
+        let dir = dir.as_ref();
+        ArchiveReader::from_journal(dir, ReadOnlyJournal::open(dir)?)
     }
-    if let Some(p) = ro.problem() {
+
+    /// Reads the header from the first entry of `journal` (opened at `path`, which errors name).
+    pub fn from_journal(path: impl Into<PathBuf>, journal: ReadOnlyJournal) -> Result<ArchiveReader> {
+        let path = path.into();
+        let not_archive =
+            |what: &str| ReplayLogError::mismatch(&path, "archive header", "an RPLYARCH header entry", what);
+        let first = journal.iter_from(Position::Start)?.next().ok_or_else(|| not_archive("an empty journal"))??;
+        let header = match decode_header(&first.data) {
+            Ok(h) if first.lsn == HEADER_LSN => h,
+            Ok(_) => return Err(not_archive(&format!("a header entry at lsn {}", first.lsn))),
+            Err(ArchiveDecodeError::NotAnArchive) => return Err(not_archive("another entry")),
+            Err(e) => {
+                return Err(ReplayLogError::Corrupt {
+                    path,
+                    location: Location::Segment { segment: first.segment, offset: first.offset },
+                    reason: format!("archive header entry (lsn {}): {e}", first.lsn),
+                });
+            }
+        };
+        Ok(ArchiveReader { path, journal, header })
+    }
+
+    /// Reads `journal` (a later segment of an archive, opened alone) with the header of its
+    /// archive: every entry is a record entry (LSN [`HEADER_LSN`] is never in a later segment).
+    pub fn with_header(path: impl Into<PathBuf>, journal: ReadOnlyJournal, header: ArchiveHeader) -> ArchiveReader {
+        ArchiveReader { path: path.into(), journal, header }
+    }
+
+    /// The archive's header.
+    pub fn header(&self) -> &ArchiveHeader {
+        &self.header
+    }
+
+    /// The underlying journal (its segments, validation and problem).
+    pub fn journal(&self) -> &ReadOnlyJournal {
+        &self.journal
+    }
+
+    /// The path errors name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every record entry from `from`, in LSN order (the header entry is skipped). A damaged
+    /// entry is yielded with its reason, and reading goes on past it; a journal error (damaged
+    /// frames) ends the iteration.
+    pub fn entries(&self, from: Position) -> Result<ArchiveEntries<'_>> {
+        Ok(ArchiveEntries { iter: self.journal.iter_from(from)?, record_bytes: self.header.record_bytes as usize })
+    }
+}
+
+/// One entry of an archive: where it is, and its record or why it is not one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// The entry's LSN.
+    pub lsn: u64,
+    /// The segment holding it.
+    pub segment: u64,
+    /// The byte offset of its frame in that segment.
+    pub offset: u64,
+    /// The record, or why the entry is not an archived record.
+    pub record: std::result::Result<RawRecord, ArchiveDecodeError>,
+}
+
+impl ArchiveEntry {
+    /// The record, or a `Corrupt` error naming `path`, the entry's place, LSN and reason.
+    pub fn into_record(self, path: &Path) -> Result<RawRecord> {
+        self.record.map_err(|e| ReplayLogError::Corrupt {
+            path: path.to_path_buf(),
+            location: Location::Segment { segment: self.segment, offset: self.offset },
+            reason: format!("entry {} is not an archived record: {e}", self.lsn),
+        })
+    }
+}
+
+/// Iterator over an archive's record entries; see [`ArchiveReader::entries`].
+pub struct ArchiveEntries<'a> {
+    iter: JournalIter<'a>,
+    record_bytes: usize,
+}
+
+impl Iterator for ArchiveEntries<'_> {
+    type Item = Result<ArchiveEntry>;
+
+    fn next(&mut self) -> Option<Result<ArchiveEntry>> {
+        loop {
+            let item = match self.iter.next()? {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e)),
+            };
+            if item.lsn == HEADER_LSN {
+                continue;
+            }
+            let record = match item.kind {
+                EntryKind::Snapshot => Err(ArchiveDecodeError::SnapshotFrame),
+                EntryKind::Entry => decode_entry(&item.data, self.record_bytes),
+            };
+            return Some(Ok(ArchiveEntry { lsn: item.lsn, segment: item.segment, offset: item.offset, record }));
+        }
+    }
+}
+
+/// Reads a whole archive: its header and every record, in order. The first damaged entry is an
+/// error naming its LSN and the reason.
+pub fn read_archive(dir: impl AsRef<Path>) -> Result<(ArchiveHeader, Vec<RawRecord>)> {
+    let reader = ArchiveReader::open(dir)?;
+    let mut records = Vec::new();
+    for entry in reader.entries(Position::Start)? {
+        records.push(entry?.into_record(reader.path())?);
+    }
+    if let Some(p) = reader.journal().problem() {
         return Err(p);
     }
-    Ok((header, records))
+    Ok((reader.header, records))
 }
 
 /// Options of an [`Archiver`].
@@ -254,12 +313,8 @@ impl Archiver {
                 None
             }
             next => {
-                let ro = ReadOnlyJournal::open(&dir)?;
-                let mut first = ro.iter_from(Position::Start)?;
-                let header = first.next().transpose()?.and_then(|i| ArchiveHeader::decode(&i.data));
-                let Some(have) = header else {
-                    return Err(ReplayLogError::mismatch(&dir, "archive header", "an RPLYARCH header entry", "none"));
-                };
+                let reader = ArchiveReader::open(&dir)?;
+                let have = reader.header();
                 if (have.record_bytes, have.schema_id, &have.layout)
                     != (want.record_bytes, want.schema_id, &want.layout)
                 {
@@ -273,13 +328,13 @@ impl Archiver {
                 match next {
                     2 => None,
                     _ => {
-                        let last = ro.iter_from(Position::Lsn(next - 1))?.next().transpose()?;
-                        let rec = last.as_ref().and_then(|i| decode_record(&i.data, want.record_bytes as usize));
-                        Some(rec.map(|r| r.seq + 1).ok_or_else(|| ReplayLogError::Corrupt {
+                        let last = reader.entries(Position::Lsn(next - 1))?.next().transpose()?;
+                        let last = last.ok_or_else(|| ReplayLogError::Corrupt {
                             path: dir.clone(),
-                            location: crate::error::Location::Segment { segment: 0, offset: 0 },
-                            reason: format!("the last entry (lsn {}) is not an archived record", next - 1),
-                        })?)
+                            location: Location::Segment { segment: 0, offset: 0 },
+                            reason: format!("the last entry (lsn {}) is missing", next - 1),
+                        })?;
+                        Some(last.into_record(&dir)?.seq + 1)
                     }
                 }
             }

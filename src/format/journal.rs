@@ -13,7 +13,7 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::crc32;
-use crate::sys::store_u64_pair;
+use crate::arch::store_u64_pair;
 
 /// First 8 bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RPLYJRNL";

@@ -2,6 +2,7 @@
 //! Pure: no I/O, no `unsafe`. `docs/FORMAT.md` draws the same maps; the compile-time asserts in
 //! each submodule pin the code to them.
 
+pub mod archive;
 pub mod journal;
 pub mod layout;
 pub mod ring;

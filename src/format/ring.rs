@@ -220,13 +220,94 @@ pub const SLOT_FLAGS_KNOWN: u16 = SLOT_FLAG_EVIDENCE | SLOT_FLAG_EPOCH_FIRST;
 /// Evidence byte map, right after the record:
 ///
 /// ```text
-/// 0   u16  kind            1 backend, 2 runtime, 3 timeout, 4 other
+/// 0   u16  kind            1 backend, 2 runtime, 3 timeout, 4 other ([`FailureKind::tag`])
 /// 2   u16  other_code      the code of `FailureKind::Other`, else 0
 /// 4   u32  message_bytes
 /// 8   i64  code
 /// 16  ..   message         UTF-8, message_bytes long
 /// ```
 pub const EVIDENCE_HEADER_BYTES: usize = 16;
+
+/// What kind of failure a record's evidence records.
+///
+/// This enum is the one definition of the evidence `kind` table: [`FailureKind::tag`] gives the
+/// `(kind, other_code)` words stored in a slot's (and an archive entry's) evidence header, and
+/// [`FailureKind::from_tag`] and [`evidence_well_formed`] accept exactly what it can produce.
+///
+/// ```
+/// use replaylog::FailureKind;
+/// assert_eq!(FailureKind::Timeout.to_string(), "timeout");
+/// assert_eq!(FailureKind::Other(7).to_string(), "other(7)");
+/// assert_eq!(FailureKind::from_tag(4, 7), Some(FailureKind::Other(7)));
+/// assert_eq!(FailureKind::from_tag(1, 7), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The backend (device, exchange, simulator) failed. Tag 1.
+    Backend,
+    /// The host runtime failed. Tag 2.
+    Runtime,
+    /// A deadline was missed. Tag 3.
+    Timeout,
+    /// Any other failure, with an application-defined code. Tag 4, the code in `other_code`.
+    Other(u16),
+}
+
+impl FailureKind {
+    /// The stored `(kind, other_code)` words: 1 backend, 2 runtime, 3 timeout, 4 other (with
+    /// its code; the code is 0 for the other kinds).
+    pub const fn tag(self) -> (u16, u16) {
+        match self {
+            FailureKind::Backend => (1, 0),
+            FailureKind::Runtime => (2, 0),
+            FailureKind::Timeout => (3, 0),
+            FailureKind::Other(c) => (4, c),
+        }
+    }
+
+    /// The kind stored as `(kind, other_code)`; `None` for words [`FailureKind::tag`] never
+    /// produces (an unknown kind, or a non-zero `other_code` on a kind other than `Other`).
+    pub fn from_tag(kind: u16, other_code: u16) -> Option<FailureKind> {
+        let candidate = match kind {
+            1 => FailureKind::Backend,
+            2 => FailureKind::Runtime,
+            3 => FailureKind::Timeout,
+            _ => FailureKind::Other(other_code),
+        };
+        (candidate.tag() == (kind, other_code)).then_some(candidate)
+    }
+
+    /// The kind's name without the code: `backend`, `runtime`, `timeout` or `other`.
+    pub const fn category(self) -> &'static str {
+        match self {
+            FailureKind::Backend => "backend",
+            FailureKind::Runtime => "runtime",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Other(_) => "other",
+        }
+    }
+
+    /// The application code of [`FailureKind::Other`], 0 for the other kinds.
+    pub const fn other_code(self) -> u16 {
+        self.tag().1
+    }
+
+    /// Name used in text output: the [`Display`](std::fmt::Display) form (`timeout`,
+    /// `other(7)`).
+    pub fn name(self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    /// `backend`, `runtime`, `timeout`, or `other(CODE)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureKind::Other(c) => write!(f, "other({c})"),
+            k => f.write_str(k.category()),
+        }
+    }
+}
 
 /// The fixed part of a slot's evidence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
@@ -368,17 +449,30 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
     Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes })
 }
 
+/// The future-epoch rule, the one definition every reader and the writer's recovery apply after
+/// [`check_slot`]: every open for writing makes its new epoch durable in the state before its
+/// first append, so a slot claiming an epoch newer than the current state's (`state_epoch`)
+/// cannot be a record of this file (garbage that happens to checksum, or a copy from another
+/// file). Without a valid state copy (`None`) nothing can be ruled out and every epoch is
+/// admitted.
+pub fn check_slot_epoch(meta: SlotMeta, state_epoch: Option<u32>) -> Result<SlotMeta, SlotFault> {
+    match state_epoch {
+        Some(e) if meta.epoch > e => Err(SlotFault::FutureEpoch),
+        _ => Ok(meta),
+    }
+}
+
 /// Whether `bytes` (exactly the evidence present in a slot) is well-formed evidence: a known
 /// kind, a message length that matches, and a UTF-8 message.
 pub fn evidence_well_formed(bytes: &[u8]) -> bool {
     let Ok((h, msg)) = EvidenceHeader::read_from_prefix(bytes) else { return false };
-    let kind_ok = matches!((h.kind.get(), h.other_code.get()), (1..=3, 0) | (4, _));
+    let kind_ok = FailureKind::from_tag(h.kind.get(), h.other_code.get()).is_some();
     kind_ok && h.message_bytes.get() as usize == msg.len() && std::str::from_utf8(msg).is_ok()
 }
 
 /// The checksummed header bytes 16..32 (seq copy, epoch, flags, evidence length) as two
 /// little-endian words: bytes 16..24 and 24..32. The append path stores them with one 16-byte
-/// store (`sys::map::store_u64_pair`).
+/// store (`arch::store_u64_pair`).
 #[inline]
 pub fn slot_header_words(seq: u64, epoch: u32, flags: u16, evidence_bytes: u16) -> (u64, u64) {
     const _: () = assert!(

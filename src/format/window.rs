@@ -43,6 +43,39 @@ pub enum Anchor {
     Newest(u64),
 }
 
+impl Run {
+    /// Records in the window (`last - first + 1`, at least 1).
+    pub fn records(&self) -> u64 {
+        self.last - self.first + 1
+    }
+}
+
+impl std::fmt::Display for Run {
+    /// `seq 36..=99 (64 records), anchored at the sync watermark, seq 99`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seq {}..={} ({} records), anchored at {}", self.first, self.last, self.records(), self.anchor)
+    }
+}
+
+impl Anchor {
+    /// The seq the walk started from.
+    pub fn seq(&self) -> u64 {
+        match *self {
+            Anchor::Watermark(s) | Anchor::Newest(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    /// `the sync watermark, seq 99` or `the newest record, seq 7 (nothing synced in it)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Anchor::Watermark(s) => write!(f, "the sync watermark, seq {s}"),
+            Anchor::Newest(s) => write!(f, "the newest record, seq {s} (nothing synced in it)"),
+        }
+    }
+}
+
 fn joins_forward(prev: &SlotMeta, next: &SlotMeta) -> bool {
     next.seq == prev.seq + 1
         && ((next.epoch == prev.epoch && !next.epoch_first) || (next.epoch > prev.epoch && next.epoch_first))
@@ -93,6 +126,15 @@ mod tests {
     fn run(cap: u64, synced: u64, slots: &[SlotMeta]) -> Option<(u64, u64)> {
         let map: HashMap<u64, SlotMeta> = slots.iter().map(|s| (s.seq % cap, *s)).collect();
         recover(cap, synced, |i| map.get(&i).copied()).map(|r| (r.first, r.last))
+    }
+
+    #[test]
+    fn run_and_anchor_display() {
+        let w = Run { first: 36, last: 99, anchor: Anchor::Watermark(99) };
+        assert_eq!(w.to_string(), "seq 36..=99 (64 records), anchored at the sync watermark, seq 99");
+        let n = Run { first: 5, last: 5, anchor: Anchor::Newest(5) };
+        assert_eq!(n.to_string(), "seq 5..=5 (1 records), anchored at the newest record, seq 5 (nothing synced in it)");
+        assert_eq!((w.records(), n.anchor.seq()), (64, 5));
     }
 
     #[test]

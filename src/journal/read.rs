@@ -9,6 +9,7 @@ use crate::format::journal::*;
 use crate::journal::cut::{self, RepairReport};
 use crate::journal::scan::{self, Scan, SegInfo, Verdict};
 use crate::storage::{FileStorage, Kind, OpenMode, Storage};
+use zerocopy::FromBytes;
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +18,16 @@ pub enum EntryKind {
     Entry,
     /// A state snapshot written with `snapshot`.
     Snapshot,
+}
+
+impl std::fmt::Display for EntryKind {
+    /// `entry` or `snapshot`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntryKind::Entry => "entry",
+            EntryKind::Snapshot => "snapshot",
+        })
+    }
 }
 
 /// One replayed frame.
@@ -71,6 +82,21 @@ pub enum Problem {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl std::fmt::Display for Problem {
+    /// `torn tail after the durable watermark: segment 3 is valid up to byte 8192`, or
+    /// `corruption at or before the durable watermark: segment 3, byte 4096: REASON`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::BadTail { segment, valid_bytes } => {
+                write!(f, "torn tail after the durable watermark: segment {segment} is valid up to byte {valid_bytes}")
+            }
+            Problem::Corrupt { segment, offset, reason } => {
+                write!(f, "corruption at or before the durable watermark: segment {segment}, byte {offset}: {reason}")
+            }
+        }
+    }
 }
 
 /// Result of a read-only validation.
@@ -149,6 +175,28 @@ impl ReadOnlyJournal {
         }
         let scan = scan::scan_dir(&*storage, dir)?;
         Ok(ReadOnlyJournal { storage, scan })
+    }
+
+    /// Opens one segment file on its own, read-only, as a one-segment journal: its directory is
+    /// never listed or scanned and nothing is written anywhere. The segment number comes from
+    /// the file name when it is a segment name (`NNNNNNNNNNNNNNNNNNNN.seg`), else from the
+    /// header, so a renamed copy opens too.
+    ///
+    /// # Errors
+    /// `HeaderMismatch` when the file is not a journal segment (a foreign file, another version,
+    /// a header that fails its checks); `Io` with the operation and path.
+    pub fn open_segment(path: impl AsRef<Path>) -> Result<ReadOnlyJournal> {
+        Self::open_segment_with(Arc::new(FileStorage), path)
+    }
+
+    /// [`ReadOnlyJournal::open_segment`] through `storage`.
+    pub fn open_segment_with(storage: Arc<dyn Storage>, path: impl AsRef<Path>) -> Result<ReadOnlyJournal> {
+        let path = path.as_ref();
+        let seg = read_segment(&*storage, path)?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let segs = vec![seg];
+        let verdict = scan::judge(&segs, false);
+        Ok(ReadOnlyJournal { storage, scan: Scan { dir, segs, leftovers: Vec::new(), verdict } })
     }
 
     /// The segments, oldest first.
@@ -362,16 +410,8 @@ pub fn validate_with(storage: Arc<dyn Storage>, path: impl AsRef<Path>) -> Resul
     match storage.stat(path).map_err(|e| ReplayLogError::io("stat", path, e))? {
         Kind::Dir => Ok(ReadOnlyJournal::open_with(storage, path)?.validation()),
         Kind::File(_) => {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let file = storage.open(path, OpenMode::Read).map_err(|e| ReplayLogError::io("open", path, e))?;
-            let bytes = file.read_all().map_err(|e| ReplayLogError::io("read", path, e))?;
-            let number = parse_segment_name(&name)
-                .or_else(|| bytes.get(16..24).map(|b| u64::from_le_bytes(b.try_into().unwrap())))
-                .unwrap_or(0);
-            let seg = scan::analyse_segment(number, path, &bytes)?;
-            if let Err(reason) = &seg.header {
-                return Err(ReplayLogError::mismatch(path, "segment header", "a replaylog journal segment", reason));
-            }
+            let seg = read_segment(&*storage, path)?;
+            let number = seg.number;
             let durable = seg.watermark.map_or(DATA_OFFSET, |(w, _)| w.valid_bytes.get());
             let problem = if seg.valid_end < durable.min(seg.len) || seg.len < durable {
                 Some(Problem::Corrupt {
@@ -390,6 +430,30 @@ pub fn validate_with(storage: Arc<dyn Storage>, path: impl AsRef<Path>) -> Resul
             Err(ReplayLogError::mismatch(path, "path type", "a journal directory or segment", "a device or fifo"))
         }
     }
+}
+
+/// Reads and analyses one segment file on its own: the number from its name when that is a
+/// segment name, else from its header. A header that is not a valid segment header is a
+/// `HeaderMismatch`.
+fn read_segment(storage: &dyn Storage, path: &Path) -> Result<SegInfo> {
+    match storage.stat(path).map_err(|e| ReplayLogError::io("stat", path, e))? {
+        Kind::File(_) => {}
+        Kind::Dir => return Err(ReplayLogError::mismatch(path, "path type", "a journal segment file", "a directory")),
+        Kind::Other => {
+            return Err(ReplayLogError::mismatch(path, "path type", "a journal segment file", "a device or fifo"));
+        }
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = storage.open(path, OpenMode::Read).map_err(|e| ReplayLogError::io("open", path, e))?;
+    let bytes = file.read_all().map_err(|e| ReplayLogError::io("read", path, e))?;
+    let number = parse_segment_name(&name)
+        .or_else(|| SegmentHeader::read_from_prefix(&bytes).ok().map(|(h, _)| h.segment.get()))
+        .unwrap_or(0);
+    let seg = scan::analyse_segment(number, path, &bytes)?;
+    if let Err(reason) = &seg.header {
+        return Err(ReplayLogError::mismatch(path, "segment header", "a replaylog journal segment", reason));
+    }
+    Ok(seg)
 }
 
 /// Explicit repair: takes the directory lock, cuts the journal back to its last valid frame

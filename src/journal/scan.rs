@@ -107,7 +107,11 @@ impl Scan {
                 Some(ReplayLogError::BadTail { path, segment, valid_bytes: 0 })
             }
             Verdict::Corrupt { segment, offset, reason, .. } => Some(ReplayLogError::Corrupt {
-                path: self.dir.join(segment_name(*segment)),
+                path: self
+                    .segs
+                    .iter()
+                    .find(|s| s.number == *segment)
+                    .map_or_else(|| self.dir.join(segment_name(*segment)), |s| s.path.clone()),
                 location: Location::Segment { segment: *segment, offset: *offset },
                 reason: reason.clone(),
             }),

@@ -3,51 +3,8 @@
 use zerocopy::little_endian::{I64, U16, U32};
 use zerocopy::{FromBytes, IntoBytes};
 
+pub use crate::format::ring::FailureKind;
 use crate::format::ring::{EVIDENCE_HEADER_BYTES, EvidenceHeader};
-
-/// What kind of failure the evidence records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FailureKind {
-    /// The backend (device, exchange, simulator) failed.
-    Backend,
-    /// The host runtime failed.
-    Runtime,
-    /// A deadline was missed.
-    Timeout,
-    /// Any other failure, with an application-defined code.
-    Other(u16),
-}
-
-impl FailureKind {
-    fn encode(self) -> (u16, u16) {
-        match self {
-            FailureKind::Backend => (1, 0),
-            FailureKind::Runtime => (2, 0),
-            FailureKind::Timeout => (3, 0),
-            FailureKind::Other(c) => (4, c),
-        }
-    }
-
-    fn decode(tag: u16, other: u16) -> Option<FailureKind> {
-        match (tag, other) {
-            (1, 0) => Some(FailureKind::Backend),
-            (2, 0) => Some(FailureKind::Runtime),
-            (3, 0) => Some(FailureKind::Timeout),
-            (4, c) => Some(FailureKind::Other(c)),
-            _ => None,
-        }
-    }
-
-    /// Name used in text output.
-    pub fn name(self) -> String {
-        match self {
-            FailureKind::Backend => "backend".into(),
-            FailureKind::Runtime => "runtime".into(),
-            FailureKind::Timeout => "timeout".into(),
-            FailureKind::Other(c) => format!("other({c})"),
-        }
-    }
-}
 
 /// Evidence of a failure on one tick: a kind, a numeric code and a message.
 ///
@@ -67,6 +24,14 @@ impl ReplayFailureEvidence {
     /// New evidence.
     pub fn new(kind: FailureKind, code: i64, message: impl Into<String>) -> Self {
         ReplayFailureEvidence { kind, code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ReplayFailureEvidence {
+    /// `KIND code=CODE "MESSAGE"`, e.g. `timeout code=110 "deadline missed"` (the message
+    /// quoted and escaped as a Rust string literal).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} code={} {:?}", self.kind, self.code, self.message)
     }
 }
 
@@ -103,7 +68,7 @@ pub fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
 /// Evidence header bytes and the (truncated) message to store for `ev` in an area of `area` bytes.
 pub(crate) fn encode(ev: &ReplayFailureEvidence, area: usize) -> ([u8; EVIDENCE_HEADER_BYTES], &[u8]) {
     let msg = truncate_at_char_boundary(&ev.message, area - EVIDENCE_HEADER_BYTES);
-    let (kind, other) = ev.kind.encode();
+    let (kind, other) = ev.kind.tag();
     let h = EvidenceHeader {
         kind: U16::new(kind),
         other_code: U16::new(other),
@@ -118,7 +83,7 @@ pub(crate) fn encode(ev: &ReplayFailureEvidence, area: usize) -> ([u8; EVIDENCE_
 /// Decodes stored evidence (`bytes` = exactly the evidence present). `None` if malformed.
 pub(crate) fn decode(bytes: &[u8]) -> Option<EvidenceRef<'_>> {
     let (h, rest) = EvidenceHeader::read_from_prefix(bytes).ok()?;
-    let kind = FailureKind::decode(h.kind.get(), h.other_code.get())?;
+    let kind = FailureKind::from_tag(h.kind.get(), h.other_code.get())?;
     if h.message_bytes.get() as usize != rest.len() {
         return None;
     }
@@ -146,5 +111,22 @@ mod tests {
         all.extend_from_slice(m);
         assert_eq!(decode(&all).unwrap().to_owned(), ev);
         assert!(decode(&all[..all.len() - 1]).is_none());
+        assert_eq!(ev.to_string(), "other(7) code=-5 \"boom\"");
+    }
+
+    #[test]
+    fn the_kind_table_roundtrips_and_rejects_what_it_never_writes() {
+        for k in [FailureKind::Backend, FailureKind::Runtime, FailureKind::Timeout, FailureKind::Other(0)] {
+            let (kind, other) = k.tag();
+            assert_eq!(FailureKind::from_tag(kind, other), Some(k));
+        }
+        assert_eq!(FailureKind::from_tag(4, 65535), Some(FailureKind::Other(65535)));
+        assert_eq!(FailureKind::Backend.tag(), (1, 0));
+        assert_eq!(FailureKind::Timeout.tag(), (3, 0));
+        for bad in [(0, 0), (5, 0), (2, 1), (u16::MAX, 0)] {
+            assert_eq!(FailureKind::from_tag(bad.0, bad.1), None, "{bad:?}");
+        }
+        assert_eq!(FailureKind::Other(3).category(), "other");
+        assert_eq!((FailureKind::Runtime.to_string(), FailureKind::Other(3).other_code()), ("runtime".into(), 3));
     }
 }

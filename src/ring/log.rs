@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::arch::store_u64_pair;
 use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::*;
@@ -15,7 +16,7 @@ use crate::ring::evidence::{self, EvidenceRef, ReplayFailureEvidence};
 use crate::ring::open::{self, Request};
 use crate::ring::options::RingOptions;
 use crate::ring::seqlock::{self, SeqSlot};
-use crate::sys::{self, FileLock, Region, store_u64_pair};
+use crate::sys::{self, FileLock, Region};
 
 /// A record replayed with its sequence number and failure evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,9 +261,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             .map_or((0, 0, 0), |s| (s.generation.get(), s.epoch.get(), s.synced_next.get()));
         let have_state = current.is_some();
         let cap = self.geometry.capacity_slots;
-        let admit = |m: SlotMeta| -> std::result::Result<SlotMeta, SlotFault> {
-            if have_state && m.epoch > state_epoch { Err(SlotFault::FutureEpoch) } else { Ok(m) }
-        };
+        let admit = |m: SlotMeta| check_slot_epoch(m, have_state.then_some(state_epoch));
 
         let r = &mut self.recovery;
         r.state_copies_valid = states.iter().filter(|s| s.is_some()).count() as u8;

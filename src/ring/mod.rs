@@ -1,13 +1,19 @@
 //! Engine 1: the memory-mapped circular flight recorder.
 
 pub(crate) mod evidence;
+mod health;
+mod info;
 mod log;
 mod open;
 mod options;
 mod reader;
 pub(crate) use crate::lowlevel::seqlock;
 
+pub use crate::format::ring::SlotFault;
+pub use crate::format::window::{Anchor, Run};
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
+pub use health::{HeaderCopy, RingHealth, RingProblem, SlotFinding, SlotRun, SlotSummary, StateCopy, StateInfo};
+pub use info::RingInfo;
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
 pub use reader::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};

@@ -183,7 +183,8 @@ fn new_header(g: &Geometry, opts: &RingOptions, layout: Option<&[u8]>) -> RingHe
     .seal()
 }
 
-enum CopyState {
+/// What one header copy holds.
+pub(crate) enum CopyState {
     Missing,
     Foreign([u8; 8]),
     Torn,
@@ -205,8 +206,13 @@ fn read_copy(file: &File, len: u64, off: u64) -> std::io::Result<CopyState> {
     }
     let mut buf = [0u8; SECTOR_BYTES as usize];
     file.read_exact_at(&mut buf, off)?;
-    let h = RingHeader::read_from_bytes(&buf).expect("sector-sized");
-    Ok(if h.magic != RING_MAGIC {
+    Ok(classify_copy(&buf))
+}
+
+/// Judges one whole header copy.
+pub(crate) fn classify_copy(buf: &[u8; SECTOR_BYTES as usize]) -> CopyState {
+    let h = RingHeader::read_from_bytes(buf).expect("sector-sized");
+    if h.magic != RING_MAGIC {
         // Rot in the magic of our own header still checksums once the magic is put back.
         let mut ours = h;
         ours.magic = RING_MAGIC;
@@ -223,15 +229,11 @@ fn read_copy(file: &File, len: u64, off: u64) -> std::io::Result<CopyState> {
         CopyState::Torn
     } else {
         CopyState::Good(Box::new(h))
-    })
+    }
 }
 
 fn show_magic(m: &[u8; 8]) -> String {
-    if m.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        format!("{:?}", String::from_utf8_lossy(m))
-    } else {
-        format!("0x{}", m.iter().map(|b| format!("{b:02x}")).collect::<String>())
-    }
+    crate::detect::show_bytes(m)
 }
 
 /// Reads both header copies and picks the good one. Read-only.

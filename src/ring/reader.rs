@@ -52,7 +52,7 @@ pub struct RawRecord {
 pub struct RawRing {
     path: PathBuf,
     _file: File,
-    region: Region,
+    pub(super) region: Region,
     geometry: Geometry,
     header: RingHeader,
     layout: Option<Layout>,
@@ -178,20 +178,25 @@ impl RawRing {
     /// The live window as a writer opening the file now would recover it (read-only; with a
     /// writer running, a snapshot that may already be moving on).
     pub fn window(&self) -> Option<Run> {
-        let (epoch, synced) = self.state().unwrap_or((u32::MAX, 0));
+        let state = self.state();
+        let synced = state.map_or(0, |(_, s)| s);
         let buf = std::cell::RefCell::new(Vec::new());
         let cap = self.geometry.capacity_slots;
         window::recover(cap, synced, |i| {
-            self.read_slot_into(i, &mut buf.borrow_mut()).ok().filter(|m| m.epoch <= epoch)
+            self.read_slot_into(i, &mut buf.borrow_mut())
+                .ok()
+                .and_then(|m| check_slot_epoch(m, state.map(|(e, _)| e)).ok())
         })
     }
 
-    /// Validates every slot (read-only).
+    /// Validates every slot (read-only); a slot of a future epoch is bad. [`RawRing::validate`]
+    /// gives the full report.
     pub fn census(&self) -> SlotCensus {
         let mut c = SlotCensus::default();
         let mut buf = Vec::new();
+        let state_epoch = self.state().map(|(e, _)| e);
         for i in 0..self.geometry.capacity_slots {
-            match self.read_slot_into(i, &mut buf) {
+            match self.read_slot_into(i, &mut buf).and_then(|m| check_slot_epoch(m, state_epoch).map_err(Some)) {
                 Ok(m) => {
                     c.valid += 1;
                     c.with_evidence += u64::from(m.evidence_bytes > 0);

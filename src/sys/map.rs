@@ -23,29 +23,6 @@ pub struct Region {
     writable: bool,
 }
 
-/// Writes `lo` then `hi`, little-endian, into `dst` with a single 16-byte store on x86-64 (SSE2,
-/// part of the x86-64 baseline). A later 16-byte load of `dst` — the first block the slot
-/// checksum reads — is then forwarded from the store buffer, whereas a load spanning two 8-byte
-/// stores must wait until both reach the cache (on an append: until the slot's cache line has
-/// been fetched). Elsewhere: two plain stores.
-#[inline(always)]
-pub fn store_u64_pair(dst: &mut [u8; 16], lo: u64, hi: u64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_set_epi64x, _mm_storeu_si128};
-        // SAFETY: SSE2, the only feature these intrinsics need, is enabled on every x86-64
-        // target. `dst` is a valid, exclusively borrowed 16-byte buffer, the size of `__m128i`,
-        // and `_mm_storeu_si128` has no alignment requirement. x86-64 is little-endian: the low
-        // lane (`lo`) lands in bytes 0..8.
-        unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast::<__m128i>(), _mm_set_epi64x(hi as i64, lo as i64)) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        dst[..8].copy_from_slice(&lo.to_le_bytes());
-        dst[8..].copy_from_slice(&hi.to_le_bytes());
-    }
-}
-
 // The panics of the bounds and alignment checks live out of line, so that the hot path (a ring
 // append runs eight checked accesses) carries a compare and a branch per check and does not
 // spill the message arguments to the stack (perf showed those spills among an append's stores).

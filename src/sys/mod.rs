@@ -9,4 +9,4 @@ mod file;
 mod map;
 
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
-pub use map::{Region, store_u64_pair};
+pub use map::Region;

@@ -511,6 +511,9 @@ pub fn time_appends<T: BenchRecord, A: Appender<T>>(
 
 /// Bytes before slot 0 in the raw baseline (holds the cursor).
 const RAW_HEADER_BYTES: usize = 4096;
+/// The baseline's own slot header (seq word, CRC): as long as a ring slot's header, so the record
+/// sits at the same offset in a slot of the same stride. Not the ring format.
+const RAW_SLOT_HEADER_BYTES: usize = 32;
 
 /// Baseline (a): the limit written as simply as possible. A prefaulted shared mapping with the
 /// default ring's slot stride; copy the record, CRC-32 it (crc32fast), store CRC and seq in the
@@ -524,8 +527,8 @@ pub struct RawRing {
 
 impl RawRing {
     pub fn create(path: &Path, record_bytes: usize, capacity: u64) -> Result<RawRing, BoxError> {
-        let header = replaylog::lowlevel::format::ring::SLOT_HEADER_BYTES;
-        let stride = (header + record_bytes + 256).div_ceil(8) * 8;
+        // The slot stride a default ring of this record size has.
+        let stride = RingOptions::default().slot_bytes(record_bytes as u32).ok_or("record too large")? as usize;
         let len = RAW_HEADER_BYTES + stride * capacity as usize;
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
         file.set_len(len as u64)?;
@@ -541,7 +544,7 @@ impl<T: BenchRecord> Appender<T> for RawRing {
     #[inline]
     fn append(&mut self, rec: &T) {
         let record = rec.as_bytes();
-        let header = replaylog::lowlevel::format::ring::SLOT_HEADER_BYTES;
+        let header = RAW_SLOT_HEADER_BYTES;
         let seq = self.next;
         let off = RAW_HEADER_BYTES + (seq % self.capacity) as usize * self.stride;
         let slot = &mut self.map[off..off + self.stride];

@@ -22,11 +22,9 @@ use std::process::ExitCode;
 use clap::Args;
 use replaylog::{Item, Layout, Position, ReplayFailureEvidence};
 
-use crate::decode::{self, LAYOUT_HELP};
-use crate::dump::kind_name;
 use crate::error::{EXIT_PROBLEMS, Result};
 use crate::input::{self, ArchiveRecords, Rec, RingRecords, Source};
-use crate::output::{Out, evidence_text, hex};
+use crate::output::{LAYOUT_HELP, Out, evidence_text, hex};
 
 /// Options of `replaylog diff`.
 #[derive(Args, Debug)]
@@ -48,7 +46,7 @@ fn describe(path: &Path, src: &Source) -> String {
         Source::Ring(r) => format!(
             "ring {} ({}-byte records, window {})",
             path.display(),
-            r.geometry().record_bytes,
+            r.info().record_bytes,
             r.window().map_or("empty".to_string(), |w| format!("seq {}..={}", w.first, w.last))
         ),
         Source::Journal(j) => match &j.archive {
@@ -61,7 +59,7 @@ fn describe(path: &Path, src: &Source) -> String {
 /// The record size and stored layout of a record source (ring or archive).
 fn record_meta(src: &Source) -> Option<(u32, Option<&Layout>)> {
     match src {
-        Source::Ring(r) => Some((r.geometry().record_bytes, r.layout())),
+        Source::Ring(r) => Some((r.info().record_bytes, r.layout())),
         Source::Journal(j) => j.archive.as_ref().map(|h| (h.record_bytes, h.layout.as_ref())),
     }
 }
@@ -79,7 +77,7 @@ fn show_ev(ev: Option<&ReplayFailureEvidence>) -> String {
 
 /// Every difference between two records' bytes: one line per differing field (by offset), or
 /// per byte range outside the layout's fields; without a layout, the first differing byte.
-pub fn byte_differences(layout: Option<&Layout>, a: &[u8], b: &[u8]) -> Vec<String> {
+fn byte_differences(layout: Option<&Layout>, a: &[u8], b: &[u8]) -> Vec<String> {
     if a.len() != b.len() {
         return vec![format!("length: A={} B={} bytes", a.len(), b.len())];
     }
@@ -103,8 +101,8 @@ pub fn byte_differences(layout: Option<&Layout>, a: &[u8], b: &[u8]) -> Vec<Stri
         }
         covered[start..end].iter_mut().for_each(|c| *c = true);
         if a[start..end] != b[start..end] {
-            let va = decode::decode_field(f, a).map_or_else(|| "?".to_string(), |v| v.text());
-            let vb = decode::decode_field(f, b).map_or_else(|| "?".to_string(), |v| v.text());
+            let va = f.decode_value(a).map_or_else(|_| "?".to_string(), |v| v.to_string());
+            let vb = f.decode_value(b).map_or_else(|_| "?".to_string(), |v| v.to_string());
             out.push(format!("field {}: A={va} B={vb}", f.name));
         }
     }
@@ -129,7 +127,7 @@ fn record_differences(layout: Option<&Layout>, epochs: bool, a: &Rec, b: &Rec) -
 fn frame_differences(layout: Option<&Layout>, a: &Item, b: &Item) -> Vec<String> {
     let mut d = Vec::new();
     if a.kind != b.kind {
-        d.push(format!("kind: A={} B={}", kind_name(a.kind), kind_name(b.kind)));
+        d.push(format!("kind: A={} B={}", a.kind, b.kind));
     }
     d.extend(byte_differences(layout, &a.data, &b.data));
     d

@@ -25,13 +25,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::{EntryKind, Item, Layout, Position, RawRing};
-use serde_json::{Value, json};
+use replaylog::{Kind, Position, RawRing};
 
-use crate::decode::{self, LAYOUT_HELP};
 use crate::error::Result;
-use crate::input::{self, ArchiveRecords, JournalSource, Kind, Rec, RingRecords};
-use crate::output::{Out, evidence_json, evidence_text, hex, printable_utf8};
+use crate::input::{self, ArchiveRecords, JournalSource, RingRecords};
+use crate::output::{LAYOUT_HELP, Out, Printer};
 
 /// Options of `replaylog dump`.
 #[derive(Args, Debug)]
@@ -51,101 +49,8 @@ pub struct DumpArgs {
     pub layout: Option<String>,
 }
 
-/// Renders records and journal entries as text or JSON lines.
-pub struct Printer {
-    /// The layout records are decoded with.
-    pub layout: Option<Layout>,
-    /// JSON lines instead of text.
-    pub json: bool,
-}
-
-impl Printer {
-    /// A record as a JSON object.
-    pub fn record_json(&self, r: &Rec) -> Value {
-        let fields = match &self.layout {
-            Some(l) => decode::decode(l, &r.bytes).map_or(Value::Null, |f| decode::fields_json(&f)),
-            None => Value::Null,
-        };
-        json!({
-            "type": "record",
-            "seq": r.seq,
-            "epoch": r.epoch,
-            "lsn": r.lsn,
-            "fields": fields,
-            "hex": hex(&r.bytes),
-            "evidence": evidence_json(r.evidence.as_ref()),
-        })
-    }
-
-    /// A record as one line of text.
-    pub fn record_text(&self, r: &Rec) -> String {
-        let mut s = format!("seq {} epoch {}", r.seq, r.epoch);
-        if let Some(lsn) = r.lsn {
-            s.push_str(&format!(" lsn {lsn}"));
-        }
-        match self.layout.as_ref().map(|l| decode::decode(l, &r.bytes)) {
-            Some(Ok(f)) => s.push_str(&format!("  {}", decode::fields_text(&f))),
-            _ => s.push_str(&format!("  hex {}", hex(&r.bytes))),
-        }
-        if let Some(ev) = &r.evidence {
-            s.push_str(&format!("  {}", evidence_text(ev)));
-        }
-        s
-    }
-
-    /// A journal entry as a JSON object.
-    pub fn entry_json(&self, item: &Item) -> Value {
-        let (fields, error) = match self.layout.as_ref().map(|l| decode::decode(l, &item.data)) {
-            None => (Value::Null, Value::Null),
-            Some(Ok(f)) => (decode::fields_json(&f), Value::Null),
-            Some(Err(e)) => (Value::Null, Value::String(e)),
-        };
-        json!({
-            "type": "entry",
-            "lsn": item.lsn,
-            "kind": kind_name(item.kind),
-            "bytes": item.data.len(),
-            "hex": hex(&item.data),
-            "utf8": printable_utf8(&item.data),
-            "fields": fields,
-            "decode_error": error,
-        })
-    }
-
-    /// A journal entry as one line of text.
-    pub fn entry_text(&self, item: &Item) -> String {
-        let head = format!("lsn {} {} {} bytes", item.lsn, kind_name(item.kind), item.data.len());
-        match self.layout.as_ref().map(|l| decode::decode(l, &item.data)) {
-            Some(Ok(f)) => format!("{head}  {}", decode::fields_text(&f)),
-            Some(Err(e)) => format!("{head}  hex {}  ({e})", hex(&item.data)),
-            None => match printable_utf8(&item.data) {
-                Some(s) => format!("{head}  {s:?}"),
-                None => format!("{head}  hex {}", hex(&item.data)),
-            },
-        }
-    }
-
-    /// Prints a record.
-    pub fn record(&self, out: &mut Out, r: &Rec) -> Result<()> {
-        if self.json { out.json(&self.record_json(r)) } else { out.line(self.record_text(r)) }
-    }
-
-    /// Prints a journal entry.
-    pub fn entry(&self, out: &mut Out, item: &Item) -> Result<()> {
-        if self.json { out.json(&self.entry_json(item)) } else { out.line(self.entry_text(item)) }
-    }
-}
-
-/// `entry` or `snapshot`.
-pub fn kind_name(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Entry => "entry",
-        EntryKind::Snapshot => "snapshot",
-    }
-}
-
 /// Where to start iterating a plain journal to reach LSN `from` (then filter `lsn >= from`).
-pub fn start_position(src: &JournalSource, from: Option<u64>) -> Position {
+fn start_position(src: &JournalSource, from: Option<u64>) -> Position {
     let Some(from) = from else { return Position::Start };
     let inside = src
         .journal
@@ -157,7 +62,7 @@ pub fn start_position(src: &JournalSource, from: Option<u64>) -> Position {
 
 fn dump_ring(args: &DumpArgs, ring: &RawRing, out: &mut Out) -> Result<()> {
     let layout =
-        input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.geometry().record_bytes))?;
+        input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.info().record_bytes))?;
     let printer = Printer { layout, json: args.json };
     for r in RingRecords::new(ring, args.from).take(args.limit.map_or(usize::MAX, |n| n as usize)) {
         printer.record(out, &r?)?;
@@ -196,7 +101,7 @@ pub fn run(args: &DumpArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
     let result = match input::detect(&args.path)? {
         Kind::Ring => dump_ring(args, &input::open_ring(&args.path)?, &mut out),
-        kind => dump_journal(args, &input::open_journal(&args.path, kind)?, &mut out),
+        kind => dump_journal(args, &input::open_journal(&args.path, &kind)?, &mut out),
     };
     out.flush()?;
     result.map(|()| ExitCode::SUCCESS)

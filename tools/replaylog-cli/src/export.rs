@@ -22,7 +22,7 @@
 //!   [with evidence: u16 kind, u16 other_code, u32 message_bytes, i64 code, message (UTF-8)]
 //!   ```
 //!
-//!   (little-endian; byte maps of both in [`crate::archive_entry`]). From a plain journal,
+//!   (little-endian; byte maps of both in docs/FORMAT.md, "Archive"). From a plain journal,
 //!   frames are copied as they are (entries as entries, snapshots as snapshots), renumbered from
 //!   LSN 1.
 //!
@@ -36,15 +36,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::{EntryKind, Item, Journal, JournalOptions, Layout, Position, RawRecord, RawRing, SyncMode};
+use replaylog::archive::{self, ArchiveHeader};
+use replaylog::{EntryKind, Item, Journal, JournalOptions, Kind, Layout, Position, RawRecord, RawRing, SyncMode};
 use serde_json::{Value, json};
 
-use crate::archive_entry::{self, ArchiveHeader};
-use crate::decode::{self, LAYOUT_HELP, csv_columns, layout_json};
-use crate::dump::{Printer, kind_name};
 use crate::error::{CliError, Result};
-use crate::input::{self, ArchiveRecords, JournalSource, Kind, Rec, RingRecords};
-use crate::output::{Out, hex, kind_name as failure_kind_name, kind_tag, printable_utf8, progress};
+use crate::input::{self, ArchiveRecords, JournalSource, Rec, RingRecords};
+use crate::output::{
+    LAYOUT_HELP, Out, Printer, csv_columns, csv_row, fields_csv, hex, layout_json, printable_utf8, progress,
+};
 
 /// Where `export` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,15 +83,6 @@ pub struct ExportArgs {
     pub layout: Option<String>,
 }
 
-/// One CSV field, quoted when needed.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-fn csv_row(fields: &[String]) -> String {
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
-}
-
 /// The source's records or frames, with what is known about them.
 enum Stream<'a> {
     Records {
@@ -111,7 +102,7 @@ fn ring_stream(ring: &RawRing) -> Stream<'_> {
     let iter = RingRecords::new(ring, None);
     Stream::Records {
         header: ArchiveHeader::of(ring),
-        evidence_bytes_max: Some(ring.geometry().evidence_bytes_max),
+        evidence_bytes_max: Some(ring.info().evidence_bytes_max),
         source: "ring",
         total: iter.remaining(),
         iter: Box::new(iter),
@@ -149,15 +140,13 @@ fn record_csv(layout: Option<&Layout>, r: &Rec) -> Vec<String> {
     let mut row = vec![r.seq.to_string(), r.epoch.to_string(), r.lsn.map_or(String::new(), |l| l.to_string())];
     if let Some(l) = layout {
         // The layout was checked against the record size: every field decodes.
-        for (_, v) in decode::decode(l, &r.bytes).unwrap_or_default() {
-            row.extend(v.flatten().into_iter().map(decode::Value::text));
-        }
+        row.extend(l.decode_record(&r.bytes).map(|f| fields_csv(&f)).unwrap_or_default());
     }
     row.push(hex(&r.bytes));
     match &r.evidence {
         Some(ev) => row.extend([
-            failure_kind_name(ev.kind).to_string(),
-            kind_tag(ev.kind).1.to_string(),
+            ev.kind.category().to_string(),
+            ev.kind.other_code().to_string(),
             ev.code.to_string(),
             ev.message.clone(),
         ]),
@@ -167,15 +156,11 @@ fn record_csv(layout: Option<&Layout>, r: &Rec) -> Vec<String> {
 }
 
 fn frame_csv(layout: Option<&Layout>, item: &Item) -> Vec<String> {
-    let mut row = vec![item.lsn.to_string(), kind_name(item.kind).to_string(), item.data.len().to_string()];
+    let mut row = vec![item.lsn.to_string(), item.kind.to_string(), item.data.len().to_string()];
     if let Some(l) = layout {
         let cols = csv_columns(l).len();
-        match decode::decode(l, &item.data) {
-            Ok(fields) => {
-                for (_, v) in fields {
-                    row.extend(v.flatten().into_iter().map(decode::Value::text));
-                }
-            }
+        match l.decode_record(&item.data) {
+            Ok(fields) => row.extend(fields_csv(&fields)),
             Err(_) => row.extend(std::iter::repeat_n(String::new(), cols)),
         }
     }
@@ -277,15 +262,18 @@ fn export_journal(dir: &Path, stream: Stream<'_>) -> Result<u64> {
         Journal::open(dir, JournalOptions::default().sync(SyncMode::Async)).map_err(|e| CliError::lib(dir, e))?;
     let err = |e| CliError::lib(dir, e);
     let mut n = 0u64;
+    let mut entry = Vec::new();
     let result = (|| {
         match stream {
             Stream::Records { header, total, iter, .. } => {
-                journal.write(&archive_entry::encode_header(&header)).map_err(err)?;
+                journal.write(&header.encode()).map_err(err)?;
                 let bar = progress(total, "exporting");
                 for r in iter {
                     let r = r?;
                     let raw = RawRecord { seq: r.seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence };
-                    journal.write(&archive_entry::encode_entry(&raw)).map_err(err)?;
+                    entry.clear();
+                    archive::encode_record(&mut entry, &raw);
+                    journal.write(&entry).map_err(err)?;
                     n += 1;
                     bar.inc(1);
                 }
@@ -334,7 +322,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             (ring_stream(&ring), None)
         }
         kind => {
-            src = input::open_journal(&args.path, kind)?;
+            src = input::open_journal(&args.path, &kind)?;
             (journal_stream(&src)?, Some(&src))
         }
     };

@@ -1,86 +1,34 @@
-//! What a PATH argument is, opened read-only: a ring file (magic `RPLYRING`), a journal
-//! directory, or one journal segment file (magic `RPLYJRNL`). Anything else is an error naming
-//! the path (exit status 2).
-//!
-//! A segment file is read on its own, as a one-segment journal: the tool links it under its
-//! segment name into a private temporary directory and opens that with `ReadOnlyJournal`, so
-//! the file's own directory is never scanned and nothing is ever written next to it.
+//! Opening a PATH argument read-only, through the library: a ring file, a journal directory,
+//! an archive journal, or one journal segment file (read on its own with
+//! `ReadOnlyJournal::open_segment`, so its directory is never scanned and nothing is written
+//! next to it). Anything else is an error naming the path (exit status 2).
 //!
 //! Records come out of every input in one shape, [`Rec`]: from a ring's live window, or from an
-//! archive journal (see [`crate::archive_entry`]), whose entries are ring records.
+//! archive journal (decoded by `replaylog::archive`), whose entries are ring records.
 
-use std::fs::{self, File};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use replaylog::archive::{self, ArchiveDecodeError, ArchiveHeader};
 use replaylog::journal::JournalIter;
-use replaylog::lowlevel::format::journal::{SEGMENT_MAGIC, segment_name};
-use replaylog::lowlevel::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
-use replaylog::{Item, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, SlotRead};
+use replaylog::{
+    Item, Kind, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, ReplayLogError, SlotRead,
+};
 
-use crate::archive_entry::{self, ArchiveHeader};
 use crate::error::{CliError, Result};
 
 const WHAT_TO_PASS: &str = "pass a ring file, a journal directory or a journal segment file";
 
-/// What a path holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A ring file.
-    Ring,
-    /// A journal directory.
-    JournalDir,
-    /// One journal segment file.
-    Segment,
-}
-
-fn show_magic(m: &[u8]) -> String {
-    if m.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        format!("{:?}", String::from_utf8_lossy(m))
-    } else {
-        format!("0x{}", crate::output::hex(m))
-    }
-}
-
-/// Detects what `path` is, reading at most 16 bytes.
+/// Detects what `path` is (`replaylog::detect`): a ring, a journal directory, an archive or a
+/// segment; anything foreign, or missing, is an error.
 pub fn detect(path: &Path) -> Result<Kind> {
-    let meta = fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => CliError::new(path, "no such file or directory", "check the path"),
-        _ => CliError::io(path, "stat", e),
-    })?;
-    if meta.is_dir() {
-        let mut entries = fs::read_dir(path).map_err(|e| CliError::io(path, "read directory", e))?;
-        if entries.next().is_none() {
-            return Err(CliError::new(path, "empty directory: not a replaylog journal", WHAT_TO_PASS));
+    match replaylog::detect(path) {
+        Ok(Kind::Foreign(why)) => Err(CliError::new(path, why.to_string(), WHAT_TO_PASS)),
+        Ok(kind) => Ok(kind),
+        Err(ReplayLogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(CliError::new(path, "no such file or directory", "check the path"))
         }
-        return Ok(Kind::JournalDir);
+        Err(e) => Err(CliError::lib(path, e)),
     }
-    if !meta.is_file() {
-        return Err(CliError::new(path, "not a regular file or directory", WHAT_TO_PASS));
-    }
-    let mut file = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
-    let mut magic = Vec::with_capacity(8);
-    (&mut file).take(8).read_to_end(&mut magic).map_err(|e| CliError::io(path, "read", e))?;
-    if magic.is_empty() {
-        return Err(CliError::new(path, "empty file: not a replaylog ring or journal segment", WHAT_TO_PASS));
-    }
-    if magic == RING_MAGIC {
-        return Ok(Kind::Ring);
-    }
-    if magic == SEGMENT_MAGIC {
-        return Ok(Kind::Segment);
-    }
-    // A ring whose first header copy is damaged still has the second one.
-    let mut b = [0u8; 8];
-    if meta.len() >= HEADER_B_OFFSET + 8 && file.read_exact_at(&mut b, HEADER_B_OFFSET).is_ok() && b == RING_MAGIC {
-        return Ok(Kind::Ring);
-    }
-    Err(CliError::new(
-        path,
-        format!("not a replaylog ring or journal segment (starts with {})", show_magic(&magic)),
-        WHAT_TO_PASS,
-    ))
 }
 
 /// An opened input.
@@ -95,7 +43,7 @@ pub enum Source {
 pub struct JournalSource {
     /// The path as given.
     pub path: PathBuf,
-    /// The journal (for a segment file: a one-segment journal in a temporary directory).
+    /// The journal (for a segment file: that one segment).
     pub journal: ReadOnlyJournal,
     /// Whether the input was one segment file.
     pub segment_file: bool,
@@ -104,7 +52,6 @@ pub struct JournalSource {
     pub archive: Option<ArchiveHeader>,
     /// The LSN of that header entry.
     pub archive_lsn: Option<u64>,
-    _tmp: Option<tempfile::TempDir>,
 }
 
 /// Opens a ring read-only.
@@ -113,46 +60,20 @@ pub fn open_ring(path: &Path) -> Result<RawRing> {
 }
 
 /// Opens a journal directory or segment file read-only.
-pub fn open_journal(path: &Path, kind: Kind) -> Result<JournalSource> {
-    let tmp = match kind {
-        Kind::Segment => {
-            // A segment whose header is not ours is a foreign file, as `journal::validate` says.
-            replaylog::journal::validate(path).map_err(|e| CliError::lib(path, e))?;
-            let mut head = [0u8; 24];
-            let file = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
-            let n = file.read_at(&mut head, 0).map_err(|e| CliError::io(path, "read", e))?;
-            let number = if n == head.len() { u64::from_le_bytes(head[16..24].try_into().unwrap()) } else { 0 };
-            let target = fs::canonicalize(path).map_err(|e| CliError::io(path, "resolve", e))?;
-            let tmp = tempfile::Builder::new()
-                .prefix("replaylog-segment-")
-                .tempdir()
-                .map_err(|e| CliError::io(std::env::temp_dir(), "create temporary directory", e))?;
-            let link = tmp.path().join(segment_name(number));
-            std::os::unix::fs::symlink(&target, &link).map_err(|e| CliError::io(&link, "symlink", e))?;
-            Some(tmp)
-        }
-        _ => None,
-    };
-    let dir = tmp.as_ref().map_or(path, |t| t.path());
-    let journal = match ReadOnlyJournal::open(dir) {
-        Ok(j) => j,
-        Err(e) => return Err(relabel(CliError::lib(path, e), tmp.as_ref().map(|t| t.path()), path)),
-    };
-    let mut src = JournalSource {
-        path: path.to_path_buf(),
-        journal,
-        segment_file: kind == Kind::Segment,
-        archive: None,
-        archive_lsn: None,
-        _tmp: tmp,
-    };
+pub fn open_journal(path: &Path, kind: &Kind) -> Result<JournalSource> {
+    let segment_file = *kind == Kind::Segment;
+    let journal = if segment_file { ReadOnlyJournal::open_segment(path) } else { ReadOnlyJournal::open(path) };
+    let journal = journal.map_err(|e| CliError::lib(path, e))?;
+    let mut src = JournalSource { path: path.to_path_buf(), journal, segment_file, archive: None, archive_lsn: None };
     if let Some((h, lsn)) = archive_header(&src.journal).map_err(|e| CliError::problem(path, e, ""))? {
         (src.archive, src.archive_lsn) = (Some(h), Some(lsn));
     } else if src.segment_file {
         // A later segment of an archive: the header is in the directory's first segment.
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if let Ok(dir) = ReadOnlyJournal::open(parent) {
-            src.archive = archive_header(&dir).ok().flatten().map(|(h, _)| h);
+        if replaylog::detect(parent).is_ok_and(|k| k == Kind::Archive) {
+            if let Ok(dir) = ReadOnlyJournal::open(parent) {
+                src.archive = archive_header(&dir).ok().flatten().map(|(h, _)| h);
+            }
         }
     }
     Ok(src)
@@ -161,27 +82,19 @@ pub fn open_journal(path: &Path, kind: Kind) -> Result<JournalSource> {
 /// The archive header in a journal's first entry, if it holds one, and its LSN.
 fn archive_header(journal: &ReadOnlyJournal) -> std::result::Result<Option<(ArchiveHeader, u64)>, String> {
     match journal.iter_from(Position::Start).ok().and_then(|mut i| i.next()) {
-        Some(Ok(item)) => archive_entry::decode_header(&item.data)
-            .map(|h| h.map(|h| (h, item.lsn)))
-            .map_err(|e| format!("bad archive header at lsn {}: {e}", item.lsn)),
+        Some(Ok(item)) => match archive::decode_header(&item.data) {
+            Ok(h) => Ok(Some((h, item.lsn))),
+            Err(ArchiveDecodeError::NotAnArchive) => Ok(None),
+            Err(e) => Err(format!("bad archive header at lsn {}: {e}", item.lsn)),
+        },
         _ => Ok(None),
     }
 }
 
-/// An error naming a file in the temporary directory of a segment input names the input.
-fn relabel(mut e: CliError, tmp: Option<&Path>, path: &Path) -> CliError {
-    if let Some(t) = tmp {
-        if e.path.as_deref().is_some_and(|p| p.starts_with(t)) {
-            e.path = Some(path.to_path_buf());
-        }
-    }
-    e
-}
-
 impl JournalSource {
     /// Maps a library error about this journal.
-    pub fn lib_err(&self, e: replaylog::ReplayLogError) -> CliError {
-        relabel(CliError::lib(&self.path, e), self._tmp.as_ref().map(|t| t.path()), &self.path)
+    pub fn lib_err(&self, e: ReplayLogError) -> CliError {
+        CliError::lib(&self.path, e)
     }
 }
 
@@ -189,7 +102,7 @@ impl JournalSource {
 pub fn open(path: &Path) -> Result<Source> {
     match detect(path)? {
         Kind::Ring => Ok(Source::Ring(Box::new(open_ring(path)?))),
-        kind => Ok(Source::Journal(Box::new(open_journal(path, kind)?))),
+        kind => Ok(Source::Journal(Box::new(open_journal(path, &kind)?))),
     }
 }
 
@@ -230,7 +143,7 @@ impl<'a> RingRecords<'a> {
     }
 
     fn read(&self, seq: u64) -> Result<Rec> {
-        let index = self.ring.geometry().index_of(seq);
+        let index = seq % self.ring.info().capacity;
         let mut last = SlotRead::Changing;
         for attempt in 0..1000 {
             match self.ring.read_slot(index) {
@@ -281,7 +194,7 @@ impl Iterator for RingRecords<'_> {
 }
 
 /// Turns the entries of an archive journal into records: the header entry is skipped, every
-/// other entry decodes as an [`archive_entry`] record entry.
+/// other entry decodes as an archive record entry (`replaylog::archive::decode_entry`).
 pub struct ArchiveDecoder {
     /// The record size.
     pub record_bytes: u32,
@@ -302,17 +215,13 @@ impl ArchiveDecoder {
             return Ok(None);
         }
         let rb = self.record_bytes;
-        match archive_entry::decode_entry(&item.data, rb as usize) {
+        match archive::decode_entry(&item.data, rb as usize) {
             Ok(e) => {
                 Ok(Some(Rec { seq: e.seq, epoch: e.epoch, bytes: e.bytes, evidence: e.evidence, lsn: Some(item.lsn) }))
             }
             Err(why) => Err(CliError::new(
                 &src.path,
-                format!(
-                    "{} lsn {} is not an archived record of {rb} bytes: {why}",
-                    crate::dump::kind_name(item.kind),
-                    item.lsn
-                ),
+                format!("{} lsn {} is not an archived record of {rb} bytes: {why}", item.kind, item.lsn),
                 "pass an archive written by the archiver or by `replaylog export --to journal:DIR`",
             )),
         }
@@ -388,7 +297,7 @@ pub fn choose_layout(
     record_bytes: Option<u32>,
 ) -> Result<Option<Layout>> {
     let layout = match spec {
-        Some(s) => Some(crate::decode::parse_layout(s).map_err(|e| {
+        Some(s) => Some(Layout::parse_spec(s).map_err(|e| {
             CliError::new(path, format!("bad --layout: {e}"), "e.g. --layout \"tick:u64,value:f64,flags:u32\"")
         })?),
         None => stored.cloned(),

@@ -20,15 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::lowlevel::format::window::Run;
-use replaylog::{Anchor, RawRing};
+use replaylog::{Kind, RawRing};
 use serde_json::{Value, json};
 
-use crate::decode::layout_json;
 use crate::error::Result;
-use crate::input::{self, JournalSource, Kind, RingRecords};
-use crate::output::Out;
-use crate::validate::{problem_json, problem_text};
+use crate::input::{self, JournalSource, RingRecords};
+use crate::output::{Out, layout_json, problem_json, window_json, window_text};
 
 /// Options of `replaylog inspect`.
 #[derive(Args, Debug)]
@@ -38,34 +35,6 @@ pub struct InspectArgs {
     /// Print one JSON object (schema in the README, "CLI reference").
     #[arg(long)]
     pub json: bool,
-}
-
-/// The window as JSON.
-pub fn window_json(w: Option<Run>) -> Value {
-    match w {
-        None => Value::Null,
-        Some(w) => {
-            let (anchor, seq) = match w.anchor {
-                Anchor::Watermark(s) => ("watermark", s),
-                Anchor::Newest(s) => ("newest", s),
-            };
-            json!({"first": w.first, "last": w.last, "records": w.last - w.first + 1, "anchor": anchor, "anchor_seq": seq})
-        }
-    }
-}
-
-/// The window as text.
-pub fn window_text(w: Option<Run>) -> String {
-    match w {
-        None => "empty (no record)".to_string(),
-        Some(w) => {
-            let anchor = match w.anchor {
-                Anchor::Watermark(s) => format!("anchored at the sync watermark, seq {s}"),
-                Anchor::Newest(s) => format!("anchored at the newest record, seq {s} (nothing synced in it)"),
-            };
-            format!("seq {}..={} ({} records), {anchor}", w.first, w.last, w.last - w.first + 1)
-        }
-    }
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD hh:mm:ss.mmm UTC`.
@@ -86,8 +55,7 @@ fn utc(ms: u64) -> String {
 }
 
 fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> Result<()> {
-    let h = ring.header();
-    let g = ring.geometry();
+    let info = ring.info();
     let window = ring.window();
     let mut with_evidence = Some(0u64);
     for r in RingRecords::new(ring, None) {
@@ -104,15 +72,15 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
         let v = json!({
             "path": path.display().to_string(),
             "format": "ring",
-            "version": h.version.get(),
-            "record_bytes": g.record_bytes,
-            "evidence_bytes_max": g.evidence_bytes_max,
-            "slot_bytes": g.slot_bytes,
-            "capacity": g.capacity_slots,
-            "schema_id": h.schema_id.get(),
-            "slots_offset": g.slots_offset,
-            "file_bytes": g.file_bytes,
-            "created_unix_ms": h.created_unix_ms.get(),
+            "version": info.version,
+            "record_bytes": info.record_bytes,
+            "evidence_bytes_max": info.evidence_bytes_max,
+            "slot_bytes": info.slot_bytes,
+            "capacity": info.capacity,
+            "schema_id": info.schema_id,
+            "slots_offset": info.slots_offset,
+            "file_bytes": info.file_bytes,
+            "created_unix_ms": info.created_unix_ms,
             "layout": ring.layout().map_or(Value::Null, layout_json),
             "state": ring.state().map_or(Value::Null, |(e, s)| json!({"epoch": e, "synced_next": s})),
             "cursor_hint": ring.cursor_hint(),
@@ -128,15 +96,15 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
         return out.json_pretty(&v);
     }
     out.line(format!("ring {}", path.display()))?;
-    out.line(format!("  format       RPLYRING version {}", h.version.get()))?;
+    out.line(format!("  format       ring version {}", info.version))?;
     let layout = ring.layout().map_or("none stored".to_string(), |l| l.to_string());
-    out.line(format!("  record       {} bytes; layout {layout}", g.record_bytes))?;
-    out.line(format!("  schema id    {}", h.schema_id.get()))?;
+    out.line(format!("  record       {} bytes; layout {layout}", info.record_bytes))?;
+    out.line(format!("  schema id    {}", info.schema_id))?;
     out.line(format!(
         "  capacity     {} slots of {} bytes (evidence up to {} bytes); file {} bytes",
-        g.capacity_slots, g.slot_bytes, g.evidence_bytes_max, g.file_bytes
+        info.capacity, info.slot_bytes, info.evidence_bytes_max, info.file_bytes
     ))?;
-    out.line(format!("  created      {}", utc(h.created_unix_ms.get())))?;
+    out.line(format!("  created      {}", utc(info.created_unix_ms)))?;
     let state = ring.state().map_or("no valid state copy".to_string(), |(e, s)| format!("epoch {e}, synced_next {s}"));
     out.line(format!("  state        {state}"))?;
     let cursor = ring.cursor_hint().map_or("garbled".to_string(), |c| format!("next seq {c}"));
@@ -245,7 +213,7 @@ fn inspect_journal(path: &Path, src: &JournalSource, json_out: bool, out: &mut O
         "  validation   (chunks, valid_bytes) = ({}, {}); {}",
         validation.chunks,
         validation.valid_bytes,
-        validation.problem.as_ref().map_or("clean".to_string(), |p| format!("first problem: {}", problem_text(p)))
+        validation.problem.as_ref().map_or("clean".to_string(), |p| format!("first problem: {p}"))
     ))
 }
 
@@ -255,7 +223,7 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
     match input::detect(path)? {
         Kind::Ring => inspect_ring(path, &input::open_ring(path)?, args.json, &mut out)?,
-        kind => inspect_journal(path, &input::open_journal(path, kind)?, args.json, &mut out)?,
+        kind => inspect_journal(path, &input::open_journal(path, &kind)?, args.json, &mut out)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -5,9 +5,7 @@
 //! `replaylog: <path>: <what> (<what to do>)`.
 
 mod archive;
-mod archive_entry;
 mod bench;
-mod decode;
 mod demo;
 mod diff;
 mod dump;

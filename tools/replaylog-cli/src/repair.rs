@@ -14,12 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::ReadOnlyJournal;
+use replaylog::{Kind, ReadOnlyJournal};
 
 use crate::error::{CliError, EXIT_PROBLEMS, Result};
-use crate::input::{self, Kind};
+use crate::input;
 use crate::output::Out;
-use crate::validate::problem_text;
 
 /// Options of `replaylog repair`.
 #[derive(Args, Debug)]
@@ -59,7 +58,7 @@ pub fn run(args: &RepairArgs) -> Result<ExitCode> {
                 format!("run `replaylog repair {dir}`"),
             ));
         }
-        Kind::JournalDir => {}
+        _ => {}
     }
     let before = ReadOnlyJournal::open(path).map_err(|e| CliError::lib(path, e))?.validation();
     let mut out = Out::stdout();
@@ -73,7 +72,7 @@ pub fn run(args: &RepairArgs) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     };
-    out.line(format!("journal {}: {}", path.display(), problem_text(problem)))?;
+    out.line(format!("journal {}: {problem}", path.display()))?;
     out.line(format!(
         "repair keeps (chunks, valid_bytes) = ({}, {}) and moves everything after it into {}",
         before.chunks,
@@ -116,7 +115,7 @@ pub fn run(args: &RepairArgs) -> Result<ExitCode> {
         "now: (chunks, valid_bytes) = ({}, {}); {}",
         after.chunks,
         after.valid_bytes,
-        after.problem.as_ref().map_or("clean".to_string(), problem_text)
+        after.problem.as_ref().map_or("clean".to_string(), |p| p.to_string())
     ))?;
     out.flush()?;
     Ok(if after.problem.is_none() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) })

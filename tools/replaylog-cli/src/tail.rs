@@ -25,14 +25,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use replaylog::{Item, Position, RawReader, RawRing, ReadOutcome, StartAt};
+use replaylog::{Item, Kind, Position, RawReader, RawRing, ReadOutcome, StartAt};
 use serde_json::json;
 
-use crate::decode::LAYOUT_HELP;
-use crate::dump::Printer;
 use crate::error::{CliError, Result};
-use crate::input::{self, ArchiveDecoder, JournalSource, Kind, Rec, RingRecords};
-use crate::output::Out;
+use crate::input::{self, ArchiveDecoder, JournalSource, Rec, RingRecords};
+use crate::output::{LAYOUT_HELP, Out, Printer};
 
 /// Options of `replaylog tail`.
 #[derive(Args, Debug)]
@@ -93,7 +91,7 @@ impl Budget {
 
 fn tail_ring(args: &TailArgs, ring: RawRing, out: &mut Out, budget: &mut Budget) -> Result<ExitCode> {
     let layout =
-        input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.geometry().record_bytes))?;
+        input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.info().record_bytes))?;
     let printer = Printer { layout, json: args.json };
     let window = ring.window();
     if !args.follow {
@@ -220,7 +218,7 @@ fn show(
 }
 
 fn tail_journal(args: &TailArgs, kind: Kind, out: &mut Out, budget: &mut Budget) -> Result<ExitCode> {
-    let src = input::open_journal(&args.path, kind)?;
+    let src = input::open_journal(&args.path, &kind)?;
     let (layout_stored, rb) = match &src.archive {
         Some(a) => (a.layout.clone(), Some(a.record_bytes)),
         None => (None, None),
@@ -273,7 +271,7 @@ fn tail_journal(args: &TailArgs, kind: Kind, out: &mut Out, budget: &mut Budget)
         }
         std::thread::sleep(Duration::from_millis(100));
         // A writer may be creating or rolling segments: retry a failed reopen for 2 s.
-        let src = match input::open_journal(&args.path, kind) {
+        let src = match input::open_journal(&args.path, &kind) {
             Ok(s) => s,
             Err(e) => {
                 failures += 1;

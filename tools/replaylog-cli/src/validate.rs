@@ -12,33 +12,27 @@
 //! Exit status: 0 clean, 1 problems found, 2 error.
 //!
 //! `--json` prints one object. Ring: `{"path", "format": "ring", "ok", "header_copies_valid",
-//! "state_copies_valid", "cursor_hint", "window" (as in inspect), "slots": {"capacity",
+//! "header_copies": [A, B], "state_copies_valid", "state_copies": [0, 1], "cursor_hint", "window" (as in inspect), "slots": {"capacity",
 //! "valid", "with_evidence", "never_written", "bad", "stale"}, "problems": [{"kind",
-//! "description", "first_index", "last_index", "seq"}]}` where a slot problem's `kind` is one of
+//! "description", "first_index", "last_index", "seq"}]}` (each copy as text: `"valid"` or why
+//! not) where a slot problem's `kind` is one of
 //! `busy`, `bad_header`, `checksum`, `misplaced`, `future_epoch`, `changing`, `stale` (`seq`: the
 //! seq the first slot of the range claims, or null), and the file-level kinds `header_copy`,
 //! `state`, `truncated` and `corrupt` carry null indices. Journal: `{"path", "format": "journal" |
 //! "segment", "ok", "chunks", "valid_bytes", "problem": null | {"kind": "bad_tail", "segment",
 //! "valid_bytes"} | {"kind": "corrupt", "segment", "offset", "reason"}}`.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::lowlevel::format::ring::{
-    HEADER_A_OFFSET, HEADER_B_OFFSET, RING_MAGIC, RING_VERSION, RingHeader, RingState, SECTOR_BYTES, STATE_BYTES,
-    STATE_OFFSETS, SlotFault,
-};
-use replaylog::zerocopy::FromBytes;
-use replaylog::{Problem, RawRing, ReplayLogError};
+use replaylog::ring::RingProblem;
+use replaylog::{Kind, RawRing, ReplayLogError, RingHealth};
 use serde_json::{Value, json};
 
 use crate::error::{CliError, EXIT_PROBLEMS, Result};
-use crate::input::{self, Kind};
-use crate::inspect::{window_json, window_text};
-use crate::output::{Out, progress, spinner};
+use crate::input;
+use crate::output::{Out, problem_json, progress, spinner, window_json, window_text};
 
 /// Options of `replaylog validate`.
 #[derive(Args, Debug)]
@@ -50,146 +44,84 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
-/// A journal problem as JSON.
-pub fn problem_json(p: Option<&Problem>) -> Value {
-    match p {
-        None => Value::Null,
-        Some(Problem::BadTail { segment, valid_bytes }) => {
-            json!({"kind": "bad_tail", "segment": segment, "valid_bytes": valid_bytes})
-        }
-        Some(Problem::Corrupt { segment, offset, reason }) => {
-            json!({"kind": "corrupt", "segment": segment, "offset": offset, "reason": reason})
-        }
+/// A ring problem as JSON: `{"kind", "description", "first_index", "last_index", "seq"}`.
+fn ring_problem_json(p: &RingProblem) -> Value {
+    let (first, last, seq) = match p {
+        RingProblem::Slots(run) => (Some(run.first_index), Some(run.last_index), run.first_seq),
+        _ => (None, None, None),
+    };
+    json!({"kind": p.name(), "description": p.description(), "first_index": first, "last_index": last, "seq": seq})
+}
+
+fn health_json(path: &Path, h: &RingHealth) -> Value {
+    let s = &h.slots;
+    json!({
+        "path": path.display().to_string(),
+        "format": "ring",
+        "ok": h.is_clean(),
+        "header_copies_valid": h.header_copies_valid(),
+        "header_copies": h.header_copies.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "state_copies_valid": h.state_copies_valid(),
+        "state_copies": h.state_copies.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "cursor_hint": h.cursor_hint,
+        "window": window_json(h.window),
+        "slots": {
+            "capacity": s.capacity, "valid": s.valid, "with_evidence": s.with_evidence,
+            "never_written": s.never_written, "bad": s.bad, "stale": s.stale,
+        },
+        "problems": h.problems.iter().map(ring_problem_json).collect::<Vec<_>>(),
+    })
+}
+
+/// `N/2 copies valid`, and why the others are not: `1/2 copies valid (A: checksum mismatch ...)`.
+fn copies_text<T: std::fmt::Display>(
+    copies: &[T; 2],
+    valid: u8,
+    is_valid: impl Fn(&T) -> bool,
+    names: [&str; 2],
+) -> String {
+    let bad: Vec<String> =
+        copies.iter().zip(names).filter(|(c, _)| !is_valid(c)).map(|(c, n)| format!("{n}: {c}")).collect();
+    if bad.is_empty() {
+        format!("{valid}/2 copies valid")
+    } else {
+        format!("{valid}/2 copies valid ({})", bad.join("; "))
     }
 }
 
-/// A journal problem as text.
-pub fn problem_text(p: &Problem) -> String {
-    match p {
-        Problem::BadTail { segment, valid_bytes } => {
-            format!("torn tail after the durable watermark: segment {segment} is valid up to byte {valid_bytes}")
-        }
-        Problem::Corrupt { segment, offset, reason } => {
-            format!("corruption at or before the durable watermark: segment {segment}, byte {offset}: {reason}")
-        }
+fn health_text(path: &Path, h: &RingHealth, out: &mut Out) -> Result<()> {
+    out.line(format!("ring {}", path.display()))?;
+    let headers = copies_text(
+        &h.header_copies,
+        h.header_copies_valid(),
+        |c| *c == replaylog::ring::HeaderCopy::Valid,
+        ["A", "B"],
+    );
+    out.line(format!("  header       {headers}"))?;
+    let states = copies_text(
+        &h.state_copies,
+        h.state_copies_valid(),
+        |c| matches!(c, replaylog::ring::StateCopy::Valid(_)),
+        ["copy 0", "copy 1"],
+    );
+    let state = h.state.map_or(String::new(), |s| format!(": epoch {}, synced_next {}", s.epoch, s.synced_next));
+    out.line(format!("  state        {states}{state}"))?;
+    let cursor = h.cursor_hint.map_or("garbled (informational only)".to_string(), |c| format!("next seq {c}"));
+    out.line(format!("  cursor       {cursor}"))?;
+    out.line(format!("  window       {}", window_text(h.window)))?;
+    let s = &h.slots;
+    out.line(format!(
+        "  slots        {}: {} valid in the window ({} with evidence), {} never written, {} bad, {} stale",
+        s.capacity, s.valid, s.with_evidence, s.never_written, s.bad, s.stale
+    ))?;
+    for p in &h.problems {
+        out.line(format!("  {p}"))?;
     }
-}
-
-/// One finding: a range of slots, or a file-level problem (no indices).
-struct Finding {
-    kind: &'static str,
-    description: String,
-    range: Option<(u64, u64)>,
-    seq: Option<u64>,
-}
-
-fn fault_kind(f: SlotFault) -> &'static str {
-    match f {
-        SlotFault::NeverWritten => "never_written",
-        SlotFault::Busy => "busy",
-        SlotFault::BadHeader => "bad_header",
-        SlotFault::Checksum => "checksum",
-        SlotFault::Misplaced => "misplaced",
-        SlotFault::FutureEpoch => "future_epoch",
-    }
-}
-
-/// Adds a slot finding, merging it into the previous one when it continues the same range.
-fn push_slot(findings: &mut Vec<Finding>, index: u64, kind: &'static str, description: &str, seq: Option<u64>) {
-    if let Some(last) = findings.last_mut() {
-        if let Some((_, end)) = &mut last.range {
-            if last.kind == kind && *end + 1 == index {
-                *end = index;
-                return;
-            }
-        }
-    }
-    findings.push(Finding { kind, description: description.to_string(), range: Some((index, index)), seq });
-}
-
-/// Header and state copies read straight from the file: (valid header copies, valid state copies).
-fn copies(path: &Path) -> Result<(u8, u8)> {
-    let file = File::open(path).map_err(|e| CliError::io(path, "open", e))?;
-    let mut headers = 0;
-    for off in [HEADER_A_OFFSET, HEADER_B_OFFSET] {
-        let mut b = [0u8; SECTOR_BYTES as usize];
-        if file.read_exact_at(&mut b, off).is_ok() {
-            let h = RingHeader::read_from_bytes(&b).expect("sector-sized");
-            headers += u8::from(h.magic == RING_MAGIC && h.version.get() == RING_VERSION && h.crc_ok());
-        }
-    }
-    let mut states = 0;
-    for off in STATE_OFFSETS {
-        let mut b = [0u8; STATE_BYTES];
-        if file.read_exact_at(&mut b, off).is_ok() {
-            states += u8::from(RingState::decode(&b).is_some());
-        }
-    }
-    Ok((headers, states))
-}
-
-/// What the slot scan found.
-#[derive(Default)]
-struct SlotCounts {
-    valid: u64,
-    with_evidence: u64,
-    never_written: u64,
-    bad: u64,
-    stale: u64,
-}
-
-fn scan_slots(ring: &RawRing, findings: &mut Vec<Finding>) -> SlotCounts {
-    let cap = ring.geometry().capacity_slots;
-    let window = ring.window();
-    let state_epoch = ring.state().map(|(e, _)| e);
-    let bar = progress(cap, "validating slots");
-    let mut c = SlotCounts::default();
-    let mut buf = Vec::new();
-    for i in 0..cap {
-        if i % 4096 == 0 {
-            bar.set_position(i);
-        }
-        let mut res = ring.read_slot_into(i, &mut buf);
-        for _ in 0..3 {
-            if !matches!(res, Err(None) | Err(Some(SlotFault::Busy))) {
-                break;
-            }
-            std::thread::yield_now();
-            res = ring.read_slot_into(i, &mut buf);
-        }
-        let seq_word = buf.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
-        match res {
-            Ok(m) if state_epoch.is_some_and(|e| m.epoch > e) => {
-                c.bad += 1;
-                push_slot(findings, i, "future_epoch", SlotFault::FutureEpoch.describe(), Some(m.seq));
-            }
-            Ok(m) if window.is_some_and(|w| m.seq < w.first || m.seq > w.last) => {
-                c.stale += 1;
-                let what = "stale: a valid record outside the live window (cut off by a damaged slot, an older \
-                            lap, or persisted beyond a crash; a writer's open zeroes it)";
-                push_slot(findings, i, "stale", what, Some(m.seq));
-            }
-            Ok(m) => {
-                c.valid += 1;
-                c.with_evidence += u64::from(m.evidence_bytes > 0);
-            }
-            Err(Some(SlotFault::NeverWritten)) => c.never_written += 1,
-            Err(Some(f)) => {
-                c.bad += 1;
-                push_slot(findings, i, fault_kind(f), f.describe(), seq_word);
-            }
-            Err(None) => {
-                c.bad += 1;
-                push_slot(findings, i, "changing", "kept changing while being read (a writer is active)", seq_word);
-            }
-        }
-    }
-    bar.finish_and_clear();
-    c
-}
-
-fn file_finding(kind: &'static str, description: impl Into<String>) -> Finding {
-    Finding { kind, description: description.into(), range: None, seq: None }
+    out.line(if h.is_clean() {
+        "result: clean".to_string()
+    } else {
+        format!("result: {} problem(s) found; opening the ring with a writer recovers it", h.problems.len())
+    })
 }
 
 fn validate_ring(path: &Path, json_out: bool, out: &mut Out) -> Result<bool> {
@@ -205,78 +137,15 @@ fn validate_ring(path: &Path, json_out: bool, out: &mut Out) -> Result<bool> {
         }
         Err(e) => return Err(CliError::lib(path, e)),
     };
-    let (headers, states) = copies(path)?;
-    let mut findings = Vec::new();
-    if headers < 2 {
-        findings.push(file_finding(
-            "header_copy",
-            format!("{} of 2 header copies damaged (a writer's open rewrites it from the good one)", 2 - headers),
-        ));
-    }
-    if states == 0 {
-        findings.push(file_finding("state", "no valid state copy (the sync watermark and epoch are lost)"));
-    }
-    let window = ring.window();
-    let c = scan_slots(&ring, &mut findings);
-    let g = ring.geometry();
-    let ok = findings.is_empty();
+    let bar = progress(ring.info().capacity, "validating slots");
+    let health = ring.validate_with_progress(|done, _| bar.set_position(done));
+    bar.finish_and_clear();
     if json_out {
-        let problems: Vec<Value> = findings
-            .iter()
-            .map(|f| {
-                json!({
-                    "kind": f.kind,
-                    "description": f.description,
-                    "first_index": f.range.map(|r| r.0),
-                    "last_index": f.range.map(|r| r.1),
-                    "seq": f.seq,
-                })
-            })
-            .collect();
-        let v = json!({
-            "path": path.display().to_string(),
-            "format": "ring",
-            "ok": ok,
-            "header_copies_valid": headers,
-            "state_copies_valid": states,
-            "cursor_hint": ring.cursor_hint(),
-            "window": window_json(window),
-            "slots": {
-                "capacity": g.capacity_slots, "valid": c.valid, "with_evidence": c.with_evidence,
-                "never_written": c.never_written, "bad": c.bad, "stale": c.stale,
-            },
-            "problems": problems,
-        });
-        out.json_pretty(&v)?;
-        return Ok(ok);
-    }
-    out.line(format!("ring {}", path.display()))?;
-    out.line(format!("  header       {headers}/2 copies valid"))?;
-    let state = ring.state().map_or(String::new(), |(e, s)| format!(": epoch {e}, synced_next {s}"));
-    out.line(format!("  state        {states}/2 copies valid{state}"))?;
-    let cursor = ring.cursor_hint().map_or("garbled (informational only)".to_string(), |c| format!("next seq {c}"));
-    out.line(format!("  cursor       {cursor}"))?;
-    out.line(format!("  window       {}", window_text(window)))?;
-    out.line(format!(
-        "  slots        {}: {} valid in the window ({} with evidence), {} never written, {} bad, {} stale",
-        g.capacity_slots, c.valid, c.with_evidence, c.never_written, c.bad, c.stale
-    ))?;
-    for f in &findings {
-        let seq = f.seq.map_or(String::new(), |s| format!(" (seq {s})"));
-        match f.range {
-            Some((a, b)) if a == b => out.line(format!("  slot {a}: {}{seq}", f.description))?,
-            Some((a, b)) => {
-                out.line(format!("  slots {a}..={b}: {}{}", f.description, seq.replace("(seq", "(first seq")))?
-            }
-            None => out.line(format!("  {}", f.description))?,
-        }
-    }
-    out.line(if ok {
-        "result: clean".to_string()
+        out.json_pretty(&health_json(path, &health))?;
     } else {
-        format!("result: {} problem(s) found; opening the ring with a writer recovers it", findings.len())
-    })?;
-    Ok(ok)
+        health_text(path, &health, out)?;
+    }
+    Ok(health.is_clean())
 }
 
 fn report_unreadable(path: &Path, kind: &str, what: &str, json_out: bool, out: &mut Out) -> Result<bool> {
@@ -294,9 +163,9 @@ fn report_unreadable(path: &Path, kind: &str, what: &str, json_out: bool, out: &
     Ok(false)
 }
 
-fn validate_journal(path: &Path, kind: Kind, json_out: bool, out: &mut Out) -> Result<bool> {
+fn validate_journal(path: &Path, kind: &Kind, json_out: bool, out: &mut Out) -> Result<bool> {
     let bar = spinner("validating");
-    let (validation, segments) = if kind == Kind::Segment {
+    let (validation, segments) = if *kind == Kind::Segment {
         (replaylog::journal::validate(path).map_err(|e| CliError::lib(path, e)), 1)
     } else {
         match replaylog::ReadOnlyJournal::open(path) {
@@ -306,7 +175,7 @@ fn validate_journal(path: &Path, kind: Kind, json_out: bool, out: &mut Out) -> R
     };
     bar.finish_and_clear();
     let v = validation?;
-    let format = if kind == Kind::Segment { "segment" } else { "journal" };
+    let format = if *kind == Kind::Segment { "segment" } else { "journal" };
     let ok = v.problem.is_none();
     if json_out {
         let j = json!({
@@ -316,7 +185,7 @@ fn validate_journal(path: &Path, kind: Kind, json_out: bool, out: &mut Out) -> R
         out.json_pretty(&j)?;
         return Ok(ok);
     }
-    if kind == Kind::Segment {
+    if *kind == Kind::Segment {
         out.line(format!("segment {}", path.display()))?;
     } else {
         out.line(format!("journal {}: {segments} segment(s)", path.display()))?;
@@ -325,8 +194,8 @@ fn validate_journal(path: &Path, kind: Kind, json_out: bool, out: &mut Out) -> R
     match &v.problem {
         None => out.line("result: clean")?,
         Some(p) => {
-            out.line(format!("  first problem: {}", problem_text(p)))?;
-            let dir = if kind == Kind::Segment { path.parent().unwrap_or(Path::new(".")) } else { path };
+            out.line(format!("  first problem: {p}"))?;
+            let dir = if *kind == Kind::Segment { path.parent().unwrap_or(Path::new(".")) } else { path };
             let fix = format!("replaylog repair --yes {}", dir.display());
             out.line(format!(
                 "result: problem found; `{fix}` cuts the journal back to its valid prefix, keeping a backup"
@@ -342,7 +211,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
     let ok = match input::detect(path)? {
         Kind::Ring => validate_ring(path, args.json, &mut out)?,
-        kind => validate_journal(path, kind, args.json, &mut out)?,
+        kind => validate_journal(path, &kind, args.json, &mut out)?,
     };
     out.flush()?;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) })
