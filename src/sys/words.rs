@@ -18,6 +18,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::map::store_u64_pair;
+
 /// An 8-byte word of shared memory that is only ever accessed atomically.
 pub trait AtomicWord {
     /// Loads the word (native byte order: its bytes in memory order are `to_ne_bytes()`).
@@ -47,9 +49,20 @@ impl AtomicWord for AtomicU64 {
 pub fn load_words<W: AtomicWord>(words: &[W], skip: usize, dst: &mut [u8]) {
     assert!(skip < 8 && words.len() == (skip + dst.len()).div_ceil(8), "word span mismatch");
     if skip == 0 && dst.len() % 8 == 0 {
-        // The common case (a whole slot, a state copy): aligned words only.
-        for (word, out) in words.iter().zip(dst.chunks_exact_mut(8)) {
-            out.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        // The common case (a slot, a state copy): aligned words only. Two words at a time go to
+        // `dst` in one 16-byte store, so the 16-byte loads of a checksum over `dst` right after
+        // are forwarded from the store buffer; a load spanning two 8-byte stores is not, and
+        // waits for them to reach the cache (reader/*/64B: 2.5x slower with 8-byte stores).
+        let mut out = dst.chunks_exact_mut(16);
+        let mut pairs = words.chunks_exact(2);
+        for (pair, out) in (&mut pairs).zip(&mut out) {
+            let lo = pair[0].load(Ordering::Relaxed).to_ne_bytes();
+            let hi = pair[1].load(Ordering::Relaxed).to_ne_bytes();
+            let out: &mut [u8; 16] = out.try_into().expect("16 bytes");
+            store_u64_pair(out, u64::from_le_bytes(lo), u64::from_le_bytes(hi));
+        }
+        if let ([word], rest) = (pairs.remainder(), out.into_remainder()) {
+            rest.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
         }
         return;
     }
