@@ -480,7 +480,24 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         }
         self.epoch_first_pending = false;
         self.write_cursor();
+        self.touch_next_slot();
         Ok(())
+    }
+
+    /// Loads (and discards) a word of the first two cache lines of the next append's slot (the
+    /// header and a 64 B record's lines), so that those lines are being fetched (exclusive, as nobody else writes them)
+    /// before that append stores into them. Its stores are 8-byte words (`Region::write`), and
+    /// an append that meets a load the store buffer cannot forward (typically the caller's record,
+    /// whose first 16 bytes it has just written in two parts) waits until every older store has
+    /// reached the cache: without this, the previous append's stores to lines still being
+    /// fetched. Measured (criterion, A/B in one session, noisy shared machine): 64 B appends
+    /// 100 -> 49-53 ns (40-54 ns before the slot stores were atomic); touching every line of a
+    /// 256 B record as well measured worse.
+    #[inline(always)]
+    fn touch_next_slot(&self) {
+        let second_line = 64.min(self.geometry.slot_bytes as usize - 8);
+        let _ = self.region.load_u64(self.next_off, Ordering::Relaxed);
+        let _ = self.region.load_u64(self.next_off + second_line, Ordering::Relaxed);
     }
 
     fn poisoned_error(&self) -> ReplayLogError {
