@@ -433,10 +433,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         // reads the stage, never the slot: its 16- and 32-byte loads line up with the stage's
         // stores and are forwarded from the store buffer, whereas a load spanning two of the
         // slot's 8-byte stores would wait for the slot's cache line. The slot's stores are never
-        // read back; they are issued before the CRC, so that their cache lines are fetched while
-        // it runs: a load that cannot be forwarded (a record whose first 16 bytes the caller just
-        // wrote in two parts) waits for every older store to drain, and right after fresh stores
-        // to a missing line that costs a memory round trip (64 B appends 3x slower, criterion).
+        // read back; they are issued before the CRC, so that they drain while it runs, and their
+        // cache lines were touched at the end of the previous append (`touch_next_slot`).
         let stage = &mut self.stage[..body_len - SLOT_CRC_START];
         let at = |o: usize| o - SLOT_CRC_START;
         let checked: &mut [u8; 16] = (&mut stage[..at(SLOT_HEADER_BYTES)]).try_into().expect("16 bytes");
