@@ -13,6 +13,11 @@
 //!   ring is not timed): this is where `prefault` and `mlock` differ from the default.
 //! * `replay/<method>/<size>` — `replay_all` (and the allocation-free `iter`) over a full
 //!   65536-slot ring; throughput is record bytes returned.
+//! * `reader/<api>/<size>` — a live reader's path (the seqlock read: per-word atomic copy of each
+//!   slot, recheck, CRC): `RawReader::poll` (`raw_poll`, what `replaylog tail` runs) and
+//!   `RingReader::poll` (`typed_poll`) returning every record of a full 65536-slot ring, one
+//!   `poll` per record, from a separate read-only mapping as another thread or process would.
+//!   The reader's pages are faulted in (census) outside the timed part. Throughput: record bytes.
 //!
 //! Quick run: `cargo bench --bench recorder -- --quick`.
 
@@ -22,10 +27,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use memmap2::{MmapMut, MmapOptions};
 use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use replaylog::{ReplayLogError, RingLog, RingOptions};
+use replaylog::{RawReader, ReadOutcome, ReplayLogError, RingLog, RingOptions, RingReader, StartAt};
 
 /// Slots in the steady-state and replay rings.
 const CAPACITY: u64 = 65_536;
@@ -320,12 +325,75 @@ fn bench_replay(c: &mut Criterion) {
     bench_replay_size::<Rec256>(c);
 }
 
+fn bench_reader_size<T: BenchRecord>(c: &mut Criterion) {
+    let dir = scratch_dir();
+    let path = dir.path().join("reader.ring");
+    let mut log: RingLog<T> = RingLog::open(&path, CAPACITY).expect("open ring");
+    fill(&mut log, CAPACITY + CAPACITY / 3); // full and wrapped
+    log.sync().expect("sync");
+    let first = log.next_seq() - CAPACITY;
+    drop(log);
+
+    let mut group = c.benchmark_group("reader");
+    group.throughput(Throughput::Bytes(CAPACITY * size_of::<T>() as u64));
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    // A fresh reader per sample (a reader only moves forward), its mapping faulted in untimed.
+    let raw_reader = || {
+        let ring = replaylog::RawRing::open(&path).expect("open reader");
+        assert_eq!(ring.census().valid, CAPACITY);
+        RawReader::new(ring, StartAt::Seq(first))
+    };
+    group.bench_function(BenchmarkId::new("raw_poll", T::LABEL), |b| {
+        b.iter_batched_ref(
+            raw_reader,
+            |reader| {
+                let mut sum = 0u64;
+                for _ in 0..CAPACITY {
+                    match reader.poll().expect("poll") {
+                        ReadOutcome::Record(r) => sum = sum.wrapping_add(r.bytes[0] as u64),
+                        other => panic!("expected a record, got {other:?}"),
+                    }
+                }
+                sum
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let typed_reader = || {
+        let reader = RingReader::<T>::open_at(&path, StartAt::Seq(first)).expect("open reader");
+        assert_eq!(reader.ring().census().valid, CAPACITY);
+        reader
+    };
+    group.bench_function(BenchmarkId::new("typed_poll", T::LABEL), |b| {
+        b.iter_batched_ref(
+            typed_reader,
+            |reader| {
+                let mut sum = 0u64;
+                for _ in 0..CAPACITY {
+                    match reader.poll().expect("poll") {
+                        ReadOutcome::Record(r) => sum = sum.wrapping_add(r.record.as_bytes()[0] as u64),
+                        _ => panic!("expected a record"),
+                    }
+                }
+                sum
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn bench_reader(c: &mut Criterion) {
+    bench_reader_size::<Rec64>(c);
+    bench_reader_size::<Rec256>(c);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500))
         .sample_size(30);
-    targets = bench_append, bench_first_lap, bench_replay
+    targets = bench_append, bench_first_lap, bench_replay, bench_reader
 }
 criterion_main!(benches);

@@ -3,19 +3,33 @@
 //! All raw-pointer and atomic-on-mapped-memory code lives here. The invariant every method relies
 //! on: `ptr .. ptr + len` is one live mapping owned by `self.raw` (memmap2 unmaps it on drop), its
 //! base is page aligned, and callers' offsets are checked against `len` before any access.
-
+//!
+//! **Concurrent access.** A ring file is written by one writer (one process, holding the file
+//! lock, through its own mapping) while readers in the same or other processes read it through
+//! read-only mappings of the same pages, with no lock. Everything a reader may read while the
+//! writer writes is therefore accessed, on both sides, only as relaxed atomic 8-byte words at
+//! 8-aligned offsets ([`Region::copy_out`], [`Region::write`], [`Region::load_u64`],
+//! [`Region::store_u64`]; the word copies are `sys::words`): no data race, and no racing atomic
+//! accesses of different sizes. Read-only mappings are only ever read with relaxed loads of at
+//! most 8 bytes, the only atomic accesses Rust allows on read-only memory; acquire ordering comes
+//! from a fence after the load. The writer's own plain reads ([`Region::bytes`]) race with
+//! nothing: only it writes, and its readers' atomic loads are reads too.
 #![allow(unsafe_code)]
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use memmap2::{MmapOptions, MmapRaw};
+
+use super::words::{load_words, store_words};
 
 /// A memory-mapped file region.
 ///
 /// Reads take `&self`, writes take `&mut self`: inside one process the borrow checker therefore
 /// guarantees that no slice handed out by [`Region::bytes`] is written while it lives. Across
-/// processes, the file's advisory lock admits a single writer.
+/// processes, the file's advisory lock admits a single writer. Every write is made of relaxed
+/// atomic word stores, so readers of other mappings of the file may copy concurrently with
+/// [`Region::copy_out`] (see the module docs).
 #[derive(Debug)]
 pub struct Region {
     raw: MmapRaw,
@@ -58,17 +72,38 @@ impl Region {
         Ok(Region { raw, len, writable: false })
     }
 
-    /// Copies `buf.len()` bytes at `off` into `buf`. Safe to race with a writer in another
-    /// process or thread: the copy may be torn, which callers detect by sequence number and
-    /// checksum (seqlock discipline).
+    /// Copies `buf.len()` bytes at `off` into `buf` with relaxed atomic loads of the 8-aligned
+    /// words covering them. Safe to race with the writer (this process's, through another
+    /// mapping, or another process's): the copy may be torn, which callers detect by sequence
+    /// number and checksum (seqlock discipline), but it is never a data race.
     #[inline]
     pub fn copy_out(&self, off: usize, buf: &mut [u8]) {
-        self.check(off, buf.len());
-        // SAFETY: bounds checked; the source is inside the live mapping and the destination is a
-        // distinct Rust buffer, so they cannot overlap. A concurrent writer can only make the
-        // copied bytes inconsistent (detected by the caller), never make the copy leave the
-        // mapping.
-        unsafe { std::ptr::copy_nonoverlapping(self.raw.as_ptr().add(off), buf.as_mut_ptr(), buf.len()) }
+        let (words, skip) = self.words(off, buf.len());
+        load_words(words, skip, buf);
+    }
+
+    /// The 8-byte words covering `off .. off + len` and the offset of `off` in the first one.
+    #[inline]
+    fn words(&self, off: usize, len: usize) -> (&[AtomicU64], usize) {
+        self.check(off, len);
+        let start = off & !7;
+        // The mapping's length is not necessarily a multiple of 8: check the rounded-up end too.
+        let end = (off + len).next_multiple_of(8);
+        if end > self.len {
+            out_of_bounds(start, end - start, self.len);
+        }
+        // SAFETY: `start .. end` is inside the live mapping (checked above); the base is page
+        // aligned and `start` a multiple of 8, so every word is aligned for `AtomicU64`, which has
+        // the size and layout of `u64`. The slice borrows `self`, so the mapping outlives it. All
+        // concurrent accesses to these bytes, from any thread or process, are atomic 8-byte
+        // accesses of these same words (module docs). `AtomicU64` is an `UnsafeCell`, so shared
+        // references to it may coexist with the writer's stores. On a read-only mapping only
+        // relaxed loads are made through these references (`copy_out`, `load_u64`): 8-byte
+        // relaxed loads are the atomic accesses that are defined on read-only memory on 64-bit
+        // targets; stores go only through writable mappings (`write`, `store_u64` assert it).
+        let words =
+            unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(start).cast::<AtomicU64>(), (end - start) / 8) };
+        (words, off - start)
     }
 
     #[inline]
@@ -78,12 +113,16 @@ impl Region {
         }
     }
 
-    /// A view of `len` bytes at `off`.
+    /// A view of `len` bytes at `off`, for the writer's own reads (recovery, replay).
     ///
-    /// Only for handles whose process holds the writer lock (or mappings nobody writes): the
-    /// `&self` borrow keeps this process's writes out; the lock keeps other writers out.
+    /// Only on the writer's mapping (asserted: the mapping is writable, and a writable mapping is
+    /// only made by the process holding the writer lock): the `&self` borrow keeps this
+    /// process's writes out, the lock keeps other writers out, and the readers of other mappings
+    /// only read. A reader's mapping, which the writer changes under it, is read with
+    /// [`Region::copy_out`] only.
     #[inline]
     pub fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        assert!(self.writable, "plain view of a mapping another process may be writing");
         self.check(off, len);
         // SAFETY: bounds checked above; the mapping lives as long as `self`; in-process writes
         // need `&mut self`, which the returned borrow excludes; other processes do not write
@@ -91,31 +130,19 @@ impl Region {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(off), len) }
     }
 
-    /// A mutable view of `len` bytes at `off`, for filling a slot with one bounds check.
-    ///
-    /// Sound because `&mut self` excludes every other reference into the mapping held by this
-    /// process for the view's lifetime; readers in other processes are outside Rust's aliasing
-    /// model and validate what they copy (sequence number and checksum).
-    #[inline]
-    pub fn bytes_mut(&mut self, off: usize, len: usize) -> &mut [u8] {
-        assert!(self.writable, "write to a read-only mapping");
-        self.check(off, len);
-        // SAFETY: bounds checked, mapping writable and alive for the borrow of `self`; the
-        // exclusive borrow guarantees no other in-process reference aliases the range.
-        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(off), len) }
-    }
-
-    /// Copies `data` into the mapping at `off`.
+    /// Copies `data` into the mapping at `off` with relaxed atomic stores of the 8-aligned words
+    /// covering it (a word `data` covers only in part is merged with the bytes around it). The
+    /// stores are unordered: publish them with the seqlock, or make them durable before anyone
+    /// relies on them.
     #[inline]
     pub fn write(&mut self, off: usize, data: &[u8]) {
         assert!(self.writable, "write to a read-only mapping");
-        self.check(off, data.len());
-        // SAFETY: bounds checked; the mapping is writable (asserted) and shared; `&mut self`
-        // excludes in-process readers holding slices; `data` is a Rust slice and cannot overlap
-        // the mapping's interior borrowed mutably here.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.raw.as_mut_ptr().add(off), data.len()) }
+        let (words, skip) = self.words(off, data.len());
+        // Sole writer: the file lock admits one writer process, and `&mut self` one writer in it.
+        store_words(words, skip, data);
     }
 
+    /// The aligned word at `off` (asserted in bounds and 8-aligned).
     #[inline]
     fn atomic(&self, off: usize) -> &AtomicU64 {
         self.check(off, 8);
@@ -125,14 +152,22 @@ impl Region {
         }
         // SAFETY: in bounds and 8-byte aligned (both asserted); the memory lives as long as the
         // returned borrow of `self`; every concurrent access to these 8 bytes (this process or a
-        // reader in another one) is atomic, and AtomicU64 has the layout of u64.
-        unsafe { AtomicU64::from_ptr(ptr as *mut u64) }
+        // reader in another one) is an atomic access of this same word, and AtomicU64 has the
+        // layout of u64. Read-only mappings only load through it, relaxed (see `words`).
+        unsafe { &*ptr.cast::<AtomicU64>() }
     }
 
-    /// Atomically loads the little-endian `u64` at `off` (must be 8-aligned).
+    /// Atomically loads the little-endian `u64` at `off` (must be 8-aligned). The load itself is
+    /// always relaxed (read-only mappings allow nothing else); a stronger `order` is a fence
+    /// after it (`Acquire`: relaxed load + acquire fence synchronizes with a release store it
+    /// reads from just as an acquire load does).
     #[inline]
     pub fn load_u64(&self, off: usize, order: Ordering) -> u64 {
-        u64::from_le(self.atomic(off).load(order))
+        let value = u64::from_le(self.atomic(off).load(Ordering::Relaxed));
+        if order != Ordering::Relaxed {
+            fence(order);
+        }
+        value
     }
 
     /// Atomically stores `value` as a little-endian `u64` at `off` (must be 8-aligned).
@@ -156,22 +191,17 @@ impl Region {
         self.raw.lock()
     }
 
-    /// Touches every page for writing (each byte rewritten with its own value), so that the first
-    /// lap of appends takes no page fault or dirty-tracking fault. Call only while no other thread
-    /// of this process reads the region (it takes `&mut self`).
+    /// Touches every page for writing (the first word of each rewritten with its own value, a
+    /// relaxed atomic load and store like every other access), so that the first lap of appends
+    /// takes no page fault or dirty-tracking fault.
     pub fn prefault_for_write(&mut self) {
         assert!(self.writable, "prefault of a read-only mapping");
         let page = 4096;
-        let base = self.raw.as_mut_ptr();
         let mut off = 0;
-        while off < self.len {
-            // SAFETY: `off < len`, so the byte is inside the live, writable mapping; volatile
-            // read-then-write of the same value changes no content, and `&mut self` keeps this
-            // process's readers out; a reader in another process sees the same bytes.
-            unsafe {
-                let p = base.add(off);
-                std::ptr::write_volatile(p, std::ptr::read_volatile(p));
-            }
+        while off + 8 <= self.len {
+            // Sole writer (see `write`): the value stored is the value loaded.
+            let word = self.atomic(off);
+            word.store(word.load(Ordering::Relaxed), Ordering::Relaxed);
             off += page;
         }
     }

@@ -7,6 +7,8 @@
 
 mod file;
 mod map;
+mod words;
 
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
+pub use words::{AtomicWord, load_words, store_words};
