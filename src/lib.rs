@@ -1,32 +1,61 @@
 //! `replaylog` records what a real-time program did, tick by tick, so it can be replayed,
 //! certified and benchmarked later.
 //!
+//! Where to start:
+//!
 //! * [`RingLog`] — a preallocated, memory-mapped circular flight recorder. `append` is
 //!   syscall-free, allocation-free and lock-free; `sync` is the durability point; replay after any
-//!   crash returns an exact contiguous window of what was appended.
+//!   crash returns an exact contiguous window of what was appended. Describe a record with
+//!   [`#[replaylog::record]`](macro@record) and the file carries its [`Layout`].
+//! * [`RingReader`] / [`RawReader`] — follow a ring from another thread or process, read-only;
+//!   [`RawRing`] — open any ring read-only, check it ([`RawRing::validate`]).
+//! * [`Journal`] / [`ReadOnlyJournal`] — the unbounded segmented log, with group commit, a
+//!   durable watermark, validate and explicit repair.
+//! * [`archive::Archiver`] — drain a ring into a journal losslessly on a background thread.
+//! * [`detect`](fn@detect) — what a path holds (ring, journal, lone segment, archive, or someone else's file);
+//!   [`Layout::decode_record`] — a record's fields as typed [`Value`]s.
 //!
-//! ```no_run
-//! use replaylog::{RingLog, ReplayFailureEvidence, FailureKind};
-//! use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+//! ```
+//! use replaylog::{FailureKind, ReplayFailureEvidence, RingLog, RingOptions};
 //!
-//! #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy)]
-//! #[zerocopy(crate = "replaylog::zerocopy")] // derive through the re-export
-//! #[repr(C)]
+//! #[replaylog::record]
+//! #[derive(Clone, Copy)]
 //! struct Tick { tick: u64, value: f64 }
 //!
-//! let mut log: RingLog<Tick> = RingLog::open("capture.ring", 65_536)?;
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("capture.ring");
+//! let mut log: RingLog<Tick> = RingLog::open_with(&path, 65_536, RingOptions::default().layout_of::<Tick>())?;
 //! log.append(&Tick { tick: 1, value: 0.5 })?;
 //! log.append_with_failure(&Tick { tick: 2, value: 0.0 },
 //!     &ReplayFailureEvidence::new(FailureKind::Timeout, 110, "deadline missed"))?;
 //! log.sync()?;
-//! let ticks: Vec<Tick> = log.replay_all()?;
-//! # Ok::<(), replaylog::ReplayLogError>(())
+//!
+//! // Any tool can decode it later without the producing code:
+//! let ring = replaylog::RawRing::open(&path)?;
+//! let last = ring.records()?.pop().unwrap();
+//! let fields = ring.layout().unwrap().decode_record(&last.bytes)?;
+//! assert_eq!(fields.to_string(), "tick=2 value=0");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Which module owns what
+//!
+//! Every arrow points down: `lib` → [`archive`] → [`ring`] / [`journal`] → `format` / `storage`
+//! → `sys`.
+//!
+//! * [`ring`] — the flight recorder: writer ([`RingLog`]), open/recovery, readers, health report.
+//! * [`journal`] — the segmented log: writer, group commit, scan/validate, cut/repair, readers.
+//! * [`archive`] — ring → journal archiving and reading archives back.
+//! * [`detect`](mod@detect), [`value`] — what a path is; typed field values decoded by a layout.
+//! * [`lowlevel`] — documented but not needed to record or replay: the byte format
+//!   (`lowlevel::format`, pure bytes, matching `docs/FORMAT.md`), the seqlock protocol and the
+//!   journal's storage seam with its simulated disk.
+//! * `sys` (private) — the memory mapping and file calls; the only module with `unsafe` code.
 
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod arch;
 pub mod archive;
@@ -43,7 +72,7 @@ pub(crate) use lowlevel::{format, storage};
 
 pub use detect::{Kind, detect};
 pub use error::{Location, ReplayLogError, Result};
-pub use format::layout::{Field, FieldType, Layout};
+pub use format::layout::{Field, FieldType, Layout, LayoutError};
 pub use format::window::Anchor;
 pub use journal::{
     Ack, EntryKind, Item, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, Recovery, SyncMode,
@@ -110,3 +139,8 @@ pub use zerocopy;
 /// struct Sample { ok: bool, value: f64 } // bool: store a u8; 7 padding bytes after `ok`
 /// ```
 pub use replaylog_derive::record;
+
+/// README.md's Rust examples, compiled and run as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -19,7 +19,7 @@
 //! let decoded = layout.decode_record(&record)?;
 //! assert_eq!(decoded.get("tick"), Some(&Value::U64(7)));
 //! assert_eq!(decoded.to_string(), "tick=7 value=0.1 raw=ab01");
-//! # Ok::<(), replaylog::lowlevel::format::layout::LayoutError>(())
+//! # Ok::<(), replaylog::LayoutError>(())
 //! ```
 
 use std::fmt;

@@ -112,7 +112,29 @@ impl Field {
     }
 }
 
-/// A record's layout.
+/// A record's layout: its name and its fields' names, types, offsets and counts. A ring stores it
+/// once in its file, so any reader decodes records without the producing code.
+///
+/// Get one from `#[replaylog::record]` (`T::layout()`), build it by hand, or parse the compact
+/// spec tools accept; decode a record's bytes with [`Layout::decode_record`]:
+///
+/// ```
+/// use replaylog::{Field, FieldType, Layout, RecordLayout};
+///
+/// #[replaylog::record(name = "sample")]
+/// struct Sample { seq: u64, volts: [f32; 2] }
+///
+/// let by_hand = Layout::new("sample", vec![
+///     Field::new("seq", FieldType::U64, 0),
+///     Field::array("volts", FieldType::F32, 8, 2),
+/// ]);
+/// assert_eq!(Sample::layout(), by_hand);
+/// assert_eq!("seq:u64,volts:f32[2]".parse::<Layout>()?.fields, by_hand.fields);
+///
+/// let bytes = replaylog::zerocopy::IntoBytes::as_bytes(&Sample { seq: 3, volts: [1.5, -2.0] }).to_vec();
+/// assert_eq!(by_hand.decode_record(&bytes)?.to_string(), "seq=3 volts=[1.5, -2]");
+/// # Ok::<(), replaylog::LayoutError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     /// Record type name.
