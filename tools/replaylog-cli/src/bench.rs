@@ -28,7 +28,9 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use memmap2::{MmapMut, MmapOptions};
 use replaylog::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-use replaylog::{Ack, Journal, JournalOptions, ReplayLogError, RingLog, RingOptions, SyncMode};
+use replaylog::{
+    Ack, Journal, JournalOptions, RawReader, ReadOutcome, ReplayLogError, RingLog, RingOptions, StartAt, SyncMode,
+};
 use serde_json::{Value, json};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -596,21 +598,42 @@ fn ring_size<T: BenchRecord>(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), Box
         rows.extend([a, b]);
         // Replay with validation (every slot's CRC checked) over the full ring, in record bytes.
         log.sync()?;
-        for (name, alloc) in [("RingLog iter (validating)", false), ("RingLog replay_all (validating)", true)] {
+        // The third variant is a live reader (what `replaylog tail` runs): its own read-only
+        // mapping, every slot copied with atomic word loads between the seqlock's checks.
+        let variants =
+            [("RingLog iter (validating)", 0), ("RingLog replay_all (validating)", 1), ("RawReader poll (tail)", 2)];
+        for (name, how) in variants {
             let _pin = Pin::to(plan.cpu);
             let mut h = new_hist();
             let mut total = Duration::ZERO;
+            let first = log.next_seq() - RING_CAPACITY;
             for _ in 0..plan.replay_passes {
+                let mut reader = (how == 2).then(|| {
+                    RawReader::new(replaylog::RawRing::open(log.path()).expect("reader"), StartAt::Seq(first))
+                });
                 let t0 = Instant::now();
-                let n = if alloc {
-                    log.replay_all()?.len() as u64
-                } else {
-                    let mut n = 0u64;
-                    for item in log.iter() {
-                        black_box(item?.record);
-                        n += 1;
+                let n = match how {
+                    1 => log.replay_all()?.len() as u64,
+                    0 => {
+                        let mut n = 0u64;
+                        for item in log.iter() {
+                            black_box(item?.record);
+                            n += 1;
+                        }
+                        n
                     }
-                    n
+                    _ => {
+                        let reader = reader.as_mut().expect("reader");
+                        let mut n = 0u64;
+                        while n < RING_CAPACITY {
+                            match reader.poll()? {
+                                ReadOutcome::Record(r) => black_box(r.bytes),
+                                other => panic!("live reader over a full ring: {other:?}"),
+                            };
+                            n += 1;
+                        }
+                        n
+                    }
                 };
                 let d = t0.elapsed();
                 assert_eq!(n, RING_CAPACITY, "replay returned a partial window");
