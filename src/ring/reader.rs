@@ -101,11 +101,12 @@ impl RawRing {
     pub fn path(&self) -> &Path {
         &self.path
     }
-    /// Sizes and offsets.
+    /// Sizes and offsets (low-level: [`RawRing::info`] gives the typed header values).
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
     }
-    /// The header.
+    /// The header as stored (low-level wire struct, little-endian fields; [`RawRing::info`]
+    /// gives its values typed).
     pub fn header(&self) -> &RingHeader {
         &self.header
     }
