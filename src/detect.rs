@@ -27,7 +27,8 @@ use zerocopy::FromBytes;
 use crate::error::{ReplayLogError, Result};
 use crate::format::archive::ARCHIVE_MAGIC;
 use crate::format::journal::{
-    DATA_OFFSET, FRAME_FLAG_LZ4, FRAME_HEADER_BYTES, FrameHeader, SEGMENT_MAGIC, check_frame, parse_segment_name,
+    DATA_OFFSET, FRAME_FLAG_LZ4, FRAME_HEADER_BYTES, FrameHeader, SEGMENT_MAGIC, check_frame, frame_data,
+    parse_segment_name,
 };
 use crate::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
 
@@ -175,11 +176,8 @@ fn first_frame_data(seg: &Path) -> Option<Vec<u8>> {
     let mut frame = vec![0u8; FRAME_HEADER_BYTES + body_len as usize];
     file.read_exact_at(&mut frame, DATA_OFFSET).ok()?;
     let (h, n) = check_frame(&frame, h.lsn.get()).ok()?;
-    let body = &frame[FRAME_HEADER_BYTES..n];
-    if h.flags & FRAME_FLAG_LZ4 != 0 {
-        let raw = h.raw_len.get();
-        (raw <= FRAME_BYTES_READ_MAX).then(|| lz4_flex::block::decompress(body, raw as usize).ok())?
-    } else {
-        Some(body.to_vec())
+    if h.flags & FRAME_FLAG_LZ4 != 0 && h.raw_len.get() > FRAME_BYTES_READ_MAX {
+        return None;
     }
+    frame_data(&h, &frame[FRAME_HEADER_BYTES..n]).ok()
 }

@@ -232,6 +232,17 @@ pub fn encode_frame(buf: &mut Vec<u8>, kind: u8, flags: u8, lsn: u64, raw_len: u
     buf.extend_from_slice(body);
 }
 
+/// The entry bytes a checked frame holds: its body, decompressed when the frame is lz4
+/// (`FRAME_FLAG_LZ4`, `raw_len` bytes). The error is lz4's reason (a body that checksums but does
+/// not decompress).
+pub fn frame_data(h: &FrameHeader, body: &[u8]) -> Result<Vec<u8>, String> {
+    if h.flags & FRAME_FLAG_LZ4 != 0 {
+        lz4_flex::block::decompress(body, h.raw_len.get() as usize).map_err(|e| e.to_string())
+    } else {
+        Ok(body.to_vec())
+    }
+}
+
 /// Why the bytes at some offset are not a valid next frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameFault {

@@ -356,14 +356,11 @@ impl JournalIter<'_> {
                 continue;
             }
             let body = &bytes[off as usize + FRAME_HEADER_BYTES..off as usize + n];
-            let data =
-                if h.flags & FRAME_FLAG_LZ4 != 0 {
-                    lz4_flex::block::decompress(body, h.raw_len.get() as usize).map_err(|e| {
-                        ReplayLogError::Decompress { path: seg.path.clone(), lsn, reason: e.to_string() }
-                    })?
-                } else {
-                    body.to_vec()
-                };
+            let data = frame_data(&h, body).map_err(|reason| ReplayLogError::Decompress {
+                path: seg.path.clone(),
+                lsn,
+                reason,
+            })?;
             let kind = if h.kind == KIND_SNAPSHOT { EntryKind::Snapshot } else { EntryKind::Entry };
             return Ok(Some(Item { lsn, kind, data, segment: seg.number, offset: off }));
         }
