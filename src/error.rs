@@ -57,6 +57,30 @@ pub enum ReplayLogError {
         found: String,
     },
 
+    /// A `Clock::Caller` append was given a timestamp below the ring's previous one. Nothing was
+    /// written.
+    #[error("{}: timestamp {given} ns is below the previous record's {previous} ns (nothing written)", path.display())]
+    TimestampBackwards {
+        /// The ring.
+        path: PathBuf,
+        /// The stamp of the ring's latest record.
+        previous: u64,
+        /// The stamp refused.
+        given: u64,
+    },
+
+    /// The append does not fit the ring's clock: `append_at` on a ring that stamps its own
+    /// records (or none), `append` on a `Clock::Caller` ring. Nothing was written.
+    #[error("{}: {call} does not fit a ring with clock {clock} (nothing written)", path.display())]
+    WrongClock {
+        /// The ring.
+        path: PathBuf,
+        /// The ring's clock.
+        clock: crate::format::ring::Clock,
+        /// The call made, e.g. `append_at`.
+        call: &'static str,
+    },
+
     /// Another writer holds the file's advisory lock.
     #[error("{} is locked by another writer (waited {waited_ms} ms)", path.display())]
     Locked {

@@ -80,8 +80,8 @@ pub use journal::{
 };
 pub use record::RecordField;
 pub use ring::{
-    EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord, RingIter,
-    RingLog, RingOptions,
+    Clock, EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord,
+    RingIter, RingLog, RingOptions,
 };
 pub use ring::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
 pub use ring::{RingHealth, RingInfo, RingProblem};

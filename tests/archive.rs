@@ -195,7 +195,10 @@ fn archive_reader_reports_each_damaged_entry_with_its_lsn_and_reason() {
     let header = ArchiveHeader { record_bytes: 8, schema_id: 3, capacity: 16, layout: None };
     let entry = |seq: u64| {
         let mut e = Vec::new();
-        encode_record(&mut e, &RawRecord { seq, epoch: 1, bytes: seq.to_le_bytes().to_vec(), evidence: None });
+        encode_record(
+            &mut e,
+            &RawRecord { seq, epoch: 1, timestamp_ns: None, bytes: seq.to_le_bytes().to_vec(), evidence: None },
+        );
         e
     };
     let mut bad_flags = entry(11);

@@ -166,7 +166,7 @@ fn slot_case() -> impl Strategy<Value = SlotCase> {
 
 /// Builds the slot `c` describes (the bytes past the checksummed range hold junk from `fill`).
 fn build_slot(c: &SlotCase) -> (Geometry, Vec<u8>, SlotMeta, usize) {
-    let g = Geometry::new(c.record_bytes, c.evidence_bytes_max, c.capacity, 0).unwrap();
+    let g = Geometry::version_2(c.record_bytes, c.evidence_bytes_max, c.capacity, 0).unwrap();
     let mut slot = c.fill[..g.slot_bytes as usize].to_vec();
     let mut evidence = Vec::new();
     if let Some((kind, other, code, msg)) = &c.evidence {
@@ -192,7 +192,13 @@ fn build_slot(c: &SlotCase) -> (Geometry, Vec<u8>, SlotMeta, usize) {
     slot[ev_at..body_end].copy_from_slice(&evidence);
     let crc = crc32(&[&slot[SLOT_CRC_START..body_end]]);
     slot[8..12].copy_from_slice(&crc.to_le_bytes());
-    let meta = SlotMeta { seq: c.seq, epoch: c.epoch, epoch_first: c.first, evidence_bytes: evidence.len() as u16 };
+    let meta = SlotMeta {
+        seq: c.seq,
+        epoch: c.epoch,
+        epoch_first: c.first,
+        evidence_bytes: evidence.len() as u16,
+        timestamp_ns: None,
+    };
     (g, slot, meta, body_end)
 }
 
@@ -318,7 +324,7 @@ fn layout_and_archive_entries_round_trip() {
         (failure_kind(), any::<i64>(), "\\PC{0,30}").prop_map(|(k, c, m)| ReplayFailureEvidence::new(k, c, m)),
     );
     let record = (any::<u64>(), any::<u32>(), vec(any::<u8>(), 0..64), evidence)
-        .prop_map(|(seq, epoch, bytes, evidence)| RawRecord { seq, epoch, bytes, evidence });
+        .prop_map(|(seq, epoch, bytes, evidence)| RawRecord { seq, epoch, timestamp_ns: None, bytes, evidence });
     let header = (any::<u32>(), any::<u64>(), any::<u64>(), proptest::option::of(layout()));
     check("layout_archive_round_trip", 2000, (layout(), header, record), |(l, (rb, schema, cap, hl), r)| {
         let enc = l.encode();

@@ -88,7 +88,7 @@ fn reopen_of_a_partly_filled_ring_then_fill_across_the_old_end() {
 }
 
 fn slot_offset(path: &std::path::Path, cap: u64, seq: u64) -> usize {
-    let g = Geometry::new(size_of::<Rec>() as u32, 256, cap, 0).unwrap();
+    let g = Geometry::new(size_of::<Rec>() as u32, 256, cap, 0, replaylog::Clock::None).unwrap();
     assert_eq!(fs::metadata(path).unwrap().len(), g.file_bytes);
     g.slot_offset(seq % cap) as usize
 }
@@ -187,7 +187,7 @@ fn a_stale_slot_from_the_previous_lap_is_not_returned() {
     let scratch_path = dir.path().join("lap.ring");
     filled(&scratch_path, 4, 6); // seq 5 sits in index 1 with a valid CRC
     let off = slot_offset(&path, 4, 9);
-    let stride = Geometry::new(size_of::<Rec>() as u32, 256, 4, 0).unwrap().slot_bytes as usize;
+    let stride = Geometry::new(size_of::<Rec>() as u32, 256, 4, 0, replaylog::Clock::None).unwrap().slot_bytes as usize;
     let old = fs::read(&scratch_path).unwrap()[off..off + stride].to_vec();
     patch(&path, off, &old);
     let log: RingLog<Rec> = RingLog::open(&path, 4).unwrap();
@@ -200,7 +200,7 @@ fn a_slot_copied_to_the_wrong_index_is_rejected() {
     let dir = scratch();
     let path = dir.path().join("misplaced.ring");
     filled(&path, 8, 6);
-    let stride = Geometry::new(size_of::<Rec>() as u32, 256, 8, 0).unwrap().slot_bytes as usize;
+    let stride = Geometry::new(size_of::<Rec>() as u32, 256, 8, 0, replaylog::Clock::None).unwrap().slot_bytes as usize;
     let from = slot_offset(&path, 8, 2);
     let bytes = fs::read(&path).unwrap()[from..from + stride].to_vec();
     patch(&path, slot_offset(&path, 8, 6), &bytes); // seq 2 lands at index 6
@@ -498,7 +498,7 @@ fn regression_epoch_exhausted_is_refused_before_anything_is_written() {
         log.append(&[1; 16]).unwrap();
         log.append(&[2; 16]).unwrap();
     }
-    let g = Geometry::new(16, EVIDENCE_BYTES_DEFAULT, 4, 0).unwrap();
+    let g = Geometry::new(16, EVIDENCE_BYTES_DEFAULT, 4, 0, replaylog::Clock::None).unwrap();
     let mut bytes = fs::read(&path).unwrap();
     for off in STATE_OFFSETS {
         bytes[off as usize..off as usize + STATE_BYTES].fill(0); // no valid state

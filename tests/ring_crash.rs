@@ -170,11 +170,15 @@ fn crash_image(synced: &[u8], later: &[u8], rng: &mut Rng, garbage: bool) -> (Ve
 /// record sharing it, and a run cannot reach past that hole, so only the required seqs newer
 /// than the newest destroyed one must survive.
 fn survivors(required: Range<u64>, cap: u64, garbled: &[Range<usize>]) -> Range<u64> {
-    let g = Geometry::new(size_of::<Rec>() as u32, EVIDENCE_MAX, cap, 0).unwrap();
+    let g = Geometry::new(size_of::<Rec>() as u32, EVIDENCE_MAX, cap, 0, replaylog::Clock::None).unwrap();
+    // A record is destroyed by garbage in its slot or, when it carries evidence, in its evidence
+    // entry (format 3 keeps evidence out of line; a torn entry makes the record torn).
+    let overlaps = |start: usize, len: usize| garbled.iter().any(|r| r.start < start + len && start < r.end);
     let hit = |seq: u64| {
-        let start = g.slot_offset(seq % cap) as usize;
-        let end = start + g.slot_bytes as usize;
-        garbled.iter().any(|r| r.start < end && start < r.end)
+        let i = seq % cap;
+        overlaps(g.slot_offset(i) as usize, g.slot_bytes as usize)
+            || (evidence_for(seq).is_some()
+                && overlaps(g.evidence_entry_offset(i) as usize, g.evidence_entry_bytes as usize))
     };
     match required.clone().rev().find(|s| hit(*s)) {
         Some(destroyed) => destroyed + 1..required.end,
@@ -293,9 +297,9 @@ fn regression_stale_slots_anchor_a_run_when_the_new_lineage_is_lost() {
 /// Regression, found by the long power-loss run: invalidating a stale slot by its seq word alone
 /// let a second cut combine the next writer's seq-word sector (same seq value) with the stale
 /// record's remaining sectors into a valid-looking old record. Fixed by zeroing, at open, every
-/// slot outside the window that is not all zero. Built by hand: records of 8 bytes and 16 bytes
-/// of evidence give a 56-byte stride, so slot 9's seq word is the last 8 bytes of one sector and
-/// the rest of the slot lies in the next.
+/// slot outside the window that is not all zero. Built by hand: records of 8 bytes give a 40-byte
+/// stride (format 3), and the test picks the first slot whose seq word is the last 8 bytes of one
+/// sector, the rest of the slot lying in the next.
 #[test]
 fn regression_stale_slot_reassembled_from_sectors_of_two_lives() {
     type R = [u8; 8];
@@ -305,26 +309,27 @@ fn regression_stale_slot_reassembled_from_sectors_of_two_lives() {
         r
     };
     let opts = || RingOptions::default().evidence_bytes_max(16).lock_wait_ms(0);
-    let g = Geometry::new(8, 16, 16, 0).unwrap();
-    let seq_word = g.slot_offset(9) as usize;
-    assert_eq!((seq_word + 8) % SECTOR, 0, "slot 9's seq word must end a sector");
+    const CAP: u64 = 128;
+    let g = Geometry::new(8, 16, CAP, 0, replaylog::Clock::None).unwrap();
+    let target = (0..CAP).find(|i| (g.slot_offset(*i) as usize + 8) % SECTOR == 0).expect("a slot straddling a sector");
+    let seq_word = g.slot_offset(target) as usize;
     let dir = scratch();
     let path = dir.path().join("reassemble.ring");
-    let mut log: RingLog<R> = RingLog::open_with(&path, 16, opts()).unwrap();
-    for seq in 0..9 {
+    let mut log: RingLog<R> = RingLog::open_with(&path, CAP, opts()).unwrap();
+    for seq in 0..target {
         log.append(&rec(0, seq)).unwrap();
     }
     log.sync().unwrap();
-    log.append(&rec(0, 9)).unwrap(); // unsynced
+    log.append(&rec(0, target)).unwrap(); // unsynced
     drop(log);
     // First cut: slot 9's seq-word sector never reached the disk, the rest of the slot did.
     let mut img = std::fs::read(&path).unwrap();
     img[seq_word..seq_word + 8].fill(0);
     std::fs::write(&path, &img).unwrap();
-    let mut log: RingLog<R> = RingLog::open_with(&path, 16, opts()).unwrap();
-    assert_eq!(log.next_seq(), 9);
+    let mut log: RingLog<R> = RingLog::open_with(&path, CAP, opts()).unwrap();
+    assert_eq!(log.next_seq(), target);
     let after_open = std::fs::read(&path).unwrap();
-    log.append(&rec(1, 9)).unwrap(); // the next life rewrites seq 9
+    log.append(&rec(1, target)).unwrap(); // the next life rewrites seq `target`
     let after_append = std::fs::read(&path).unwrap();
     drop(log);
     // Second cut: only the new seq-word sector reached the disk.
@@ -332,9 +337,9 @@ fn regression_stale_slot_reassembled_from_sectors_of_two_lives() {
     let sector = seq_word / SECTOR * SECTOR;
     img[sector..sector + SECTOR].copy_from_slice(&after_append[sector..sector + SECTOR]);
     std::fs::write(&path, &img).unwrap();
-    let log: RingLog<R> = RingLog::open_with(&path, 16, opts()).unwrap();
+    let log: RingLog<R> = RingLog::open_with(&path, CAP, opts()).unwrap();
     for r in log.replay_records().unwrap() {
-        let want = rec(u8::from(r.seq >= 9), r.seq);
+        let want = rec(u8::from(r.seq >= target), r.seq);
         assert_eq!(r.record, want, "seq {} reassembled from another life", r.seq);
     }
 }

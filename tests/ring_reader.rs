@@ -132,7 +132,7 @@ fn a_reader_skips_a_hole_a_restarted_writer_left_and_says_so() {
         assert!(matches!(r.poll().unwrap(), ReadOutcome::Record(_)));
     }
     // Rot in seq 2's slot; the next writer's window starts after it and zeroes the slot.
-    let g = replaylog::lowlevel::format::ring::Geometry::new(64, 256, 16, 0).unwrap();
+    let g = replaylog::lowlevel::format::ring::Geometry::new(64, 256, 16, 0, replaylog::Clock::None).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[g.slot_offset(2) as usize + 40] ^= 1;
     std::fs::write(&path, &bytes).unwrap();

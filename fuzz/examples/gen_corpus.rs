@@ -64,7 +64,7 @@ fn main() {
     write(&out, "frame_decoder", "archive-header", &lsn_prefixed(16, &header.encode()));
     let mut rec = Vec::new();
     let evidence = Some(ReplayFailureEvidence::new(FailureKind::Other(3), -5, "boom"));
-    encode_record(&mut rec, &RawRecord { seq: 9, epoch: 2, bytes: vec![1; 16], evidence });
+    encode_record(&mut rec, &RawRecord { seq: 9, epoch: 2, timestamp_ns: None, bytes: vec![1; 16], evidence });
     write(&out, "frame_decoder", "archive-record", &lsn_prefixed(16, &rec));
     write(&out, "frame_decoder", "watermark", &lsn_prefixed(0, Watermark::new(3, 4200, 9, true).as_bytes()));
     write(&out, "frame_decoder", "segment-name", &lsn_prefixed(0, segment_name(42).as_bytes()));

@@ -29,10 +29,11 @@ use replaylog::lowlevel::format::journal::{
 };
 use replaylog::lowlevel::format::layout::Layout;
 use replaylog::lowlevel::format::ring::{
-    EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN, EVIDENCE_HEADER_BYTES, Geometry, HEADER_A_OFFSET, HEADER_B_OFFSET,
-    LAYOUT_BYTES_MAX, LAYOUT_OFFSET, RECORD_BYTES_MAX, RingHeader, RingState, SECTOR_BYTES, SEQ_BUSY, SLOT_CRC,
-    SLOT_CRC_START, SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES,
-    SLOT_MAGIC_OFFSET, STATE_BYTES, STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
+    Clock, EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN, EVIDENCE_ENTRY_CRC, EVIDENCE_ENTRY_HEADER_BYTES,
+    EVIDENCE_HEADER_BYTES, Geometry, HEADER_A_OFFSET, HEADER_B_OFFSET, LAYOUT_BYTES_MAX, LAYOUT_OFFSET,
+    RECORD_BYTES_MAX, RING_VERSION_2, RingHeader, RingState, SECTOR_BYTES, SEQ_BUSY, SLOT_CRC, SLOT_CRC_START,
+    SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES, SLOT_MAGIC_OFFSET, STATE_BYTES,
+    STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
 };
 use replaylog::lowlevel::storage::Storage;
 use replaylog::lowlevel::storage::sim::SimStorage;
@@ -124,9 +125,20 @@ pub fn seal_slot(g: &Geometry, slot: &mut [u8]) -> bool {
     if evidence as u32 > g.evidence_bytes_max {
         return false;
     }
-    let body_end = SLOT_HEADER_BYTES + g.record_bytes as usize + evidence;
+    let body_end = g.checked_end(evidence as u16);
     put_crc(slot, SLOT_CRC, SLOT_CRC_START..body_end);
     true
+}
+
+/// Recomputes the CRC of a version 3 evidence entry over the `evidence_bytes` its slot claims.
+pub fn seal_evidence_entry(slot: &[u8], entry: &mut [u8]) {
+    let evidence = u16_at(slot, SLOT_EVIDENCE_BYTES) as usize;
+    let end = EVIDENCE_ENTRY_HEADER_BYTES + evidence;
+    if evidence == 0 || end > entry.len() {
+        return;
+    }
+    let crc = crc32(&[&entry[..EVIDENCE_ENTRY_CRC], &entry[EVIDENCE_ENTRY_HEADER_BYTES..end]]);
+    entry[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Seals a whole ring file: the layout CRC and CRC of both header copies, both state copies, and
@@ -155,19 +167,31 @@ pub fn seal_ring(b: &mut [u8]) {
         .find_map(|o| b.get(o as usize..).and_then(|s| RingHeader::read_from_prefix(s).ok()).map(|(h, _)| h));
     let Some(h) = header else { return };
     let sane = h.record_bytes.get() <= RECORD_BYTES_MAX && h.evidence_bytes_max.get() <= EVIDENCE_BYTES_MAX;
-    let geometry = Geometry::new(
+    let (rb, ev, cap, lb) = (
         h.record_bytes.get(),
         h.evidence_bytes_max.get(),
         h.capacity_slots.get(),
         h.layout_bytes.get().min(LAYOUT_BYTES_MAX),
     );
+    let geometry = match h.version.get() {
+        RING_VERSION_2 => Geometry::version_2(rb, ev, cap, lb),
+        _ => Geometry::new(rb, ev, cap, lb, Clock::from_tag(h.clock.get()).unwrap_or(Clock::None)),
+    };
     let Some(g) = geometry.filter(|_| sane) else { return };
     let stride = g.slot_bytes as usize;
-    let mut off = g.slots_offset as usize;
+    let entry_stride = g.evidence_entry_bytes as usize;
     let mut index = 0;
-    while index < g.capacity_slots && off + stride <= len {
+    while index < g.capacity_slots {
+        let off = g.slot_offset(index) as usize;
+        if off + stride > len {
+            break;
+        }
         seal_slot(&g, &mut b[off..off + stride]);
-        off += stride;
+        let entry = g.evidence_entry_offset(index) as usize;
+        if g.evidence_out_of_line() && entry + entry_stride <= len {
+            let (head, tail) = b.split_at_mut(entry);
+            seal_evidence_entry(&head[off..off + stride], &mut tail[..entry_stride]);
+        }
         index += 1;
     }
 }
@@ -214,7 +238,10 @@ pub fn slot_decoder(data: &[u8]) {
     let evidence_bytes_max = EVIDENCE_BYTES_MIN + u32::from(input.u16()) % 497;
     let capacity = 1 + u64::from(input.u8()) % 64;
     let index = u64::from(input.u8()) % capacity;
-    let g = Geometry::new(record_bytes, evidence_bytes_max, capacity, 0).expect("a small geometry never overflows");
+    // Version 2 slots: evidence inline, so one slot's bytes are a whole record. (Version 3 slots
+    // and their evidence entries are fuzzed through real files by `ring_open`.)
+    let g =
+        Geometry::version_2(record_bytes, evidence_bytes_max, capacity, 0).expect("a small geometry never overflows");
     let mut slot = input.rest().to_vec();
     slot.resize(g.slot_bytes as usize, 0);
     slot_properties(&g, index, &slot);
@@ -615,7 +642,7 @@ pub fn slot_input(
     first: bool,
     ev: Option<(u16, u16, &str)>,
 ) -> Vec<u8> {
-    let g = Geometry::new(rb, ev_max, cap, 0).expect("geometry");
+    let g = Geometry::version_2(rb, ev_max, cap, 0).expect("geometry");
     let mut slot = vec![0u8; g.slot_bytes as usize];
     let mut evidence = Vec::new();
     if let Some((kind, other, msg)) = ev {

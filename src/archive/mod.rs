@@ -62,7 +62,7 @@ pub fn decode_entry(bytes: &[u8], record_bytes: usize) -> std::result::Result<Ra
                 .to_owned(),
         ),
     };
-    Ok(RawRecord { seq: e.seq, epoch: e.epoch, bytes: e.record.to_vec(), evidence })
+    Ok(RawRecord { seq: e.seq, epoch: e.epoch, timestamp_ns: None, bytes: e.record.to_vec(), evidence })
 }
 
 /// Decodes a record entry holding a record of `record_bytes`; `None` if it is not one

@@ -1,11 +1,13 @@
-//! The RingLog file format, version 1. See `docs/FORMAT.md` ("RingLog file") for the byte maps.
+//! The RingLog file format, version 3 (version 2 files are still opened, read and appended in
+//! their own slot format). See `docs/FORMAT.md` ("RingLog file") for the byte maps.
 //!
 //! ```text
 //! page 0  (0)      sector 0: header copy A        sector 1: state copy 0
 //! page 1  (4096)   sector 0: header copy B        sector 1: state copy 1
 //! page 2  (8192)   sector 0: cursor (hint)
 //! page 3  (12288)  layout block (optional), then padding to a 4096 boundary
-//! slots_offset     capacity_slots x slot_bytes
+//! slots_offset     capacity_slots x slot_bytes            (compact slots: header, record)
+//! evidence_offset  capacity_slots x evidence_entry_bytes  (version 3: evidence, out of line)
 //! ```
 //! Header copies and state copies sit in different pages, so writing back one page (a state
 //! update) can never tear both header copies or both states.
@@ -17,8 +19,11 @@ use super::{crc32, round_up};
 
 /// First 8 bytes of both header copies.
 pub const RING_MAGIC: [u8; 8] = *b"RPLYRING";
-/// Format version written by this build; other versions are refused with `HeaderMismatch`.
-pub const RING_VERSION: u32 = 2;
+/// Format version written by this build. [`RING_VERSION_2`] files are opened, read and appended
+/// in their own format; any other version is refused with `HeaderMismatch`.
+pub const RING_VERSION: u32 = 3;
+/// The previous version: evidence inline in every slot, no timestamps.
+pub const RING_VERSION_2: u32 = 2;
 /// Sector size the crash model tears at, and the size of every separately rewritten unit.
 pub const SECTOR_BYTES: u64 = 512;
 /// Page size assumed for placement (the largest unit the kernel writes back at once on x86-64).
@@ -63,10 +68,12 @@ pub struct RingHeader {
     pub record_bytes: U32,
     /// Bytes reserved per slot for failure evidence (kind, code, message).
     pub evidence_bytes_max: U32,
-    /// Slot stride: `round_up(SLOT_HEADER_BYTES + record_bytes + evidence_bytes_max, 8)`.
+    /// Slot stride. Version 3: `round_up(slot_header_bytes + record_bytes, 8)`; version 2:
+    /// `round_up(SLOT_HEADER_BYTES + record_bytes + evidence_bytes_max, 8)`.
     pub slot_bytes: U32,
-    /// Reserved, zero.
-    pub reserved0: U32,
+    /// Version 3: the clock that stamps records ([`Clock::tag`]: 0 none, 1 monotonic, 2 caller).
+    /// Zero in version 2.
+    pub clock: U32,
     /// Number of slots.
     pub capacity_slots: U64,
     /// Caller-chosen schema identifier.
@@ -83,8 +90,16 @@ pub struct RingHeader {
     pub layout_crc: U32,
     /// Creation time, milliseconds since the Unix epoch (informational).
     pub created_unix_ms: U64,
+    /// Version 3: byte offset of the evidence region (a multiple of 4096). Zero in version 2.
+    pub evidence_offset: U64,
+    /// Version 3: evidence entry stride, `round_up(EVIDENCE_ENTRY_HEADER_BYTES +
+    /// evidence_bytes_max, 8)`. Zero in version 2.
+    pub evidence_entry_bytes: U32,
+    /// Version 3: bytes of slot header before the record, [`SLOT_HEADER_BYTES`] or
+    /// [`SLOT_HEADER_BYTES_TIMED`] with a clock. Zero in version 2 (always [`SLOT_HEADER_BYTES`]).
+    pub slot_header_bytes: U32,
     /// Zero.
-    pub reserved: [u8; 420],
+    pub reserved: [u8; 404],
     /// CRC-32 of bytes 0..508.
     pub crc: U32,
 }
@@ -92,6 +107,8 @@ pub struct RingHeader {
 const _: () = assert!(size_of::<RingHeader>() == SECTOR_BYTES as usize);
 const _: () = assert!(std::mem::offset_of!(RingHeader, capacity_slots) == 32);
 const _: () = assert!(std::mem::offset_of!(RingHeader, created_unix_ms) == 80);
+const _: () = assert!(std::mem::offset_of!(RingHeader, evidence_offset) == 88);
+const _: () = assert!(std::mem::offset_of!(RingHeader, slot_header_bytes) == 100);
 const _: () = assert!(std::mem::offset_of!(RingHeader, crc) == 508);
 
 impl RingHeader {
@@ -171,15 +188,21 @@ pub fn decode_cursor(next: u64, check: u64) -> Option<u64> {
 ///
 /// ```text
 /// 0   u64  seq             publish word: stored last, with Release ordering; SEQ_BUSY while written
-/// 8   u32  crc             CRC-32 of bytes 16 .. 32 + record_bytes + evidence_bytes (one range)
+/// 8   u32  crc             CRC-32 of the checksummed bytes (one range, below)
 /// 12  u32  magic           SLOT_MAGIC
 /// 16  u64  seq_copy        equals seq: ties the publish word to the checksummed bytes
 /// 24  u32  epoch           writer epoch that wrote this slot
 /// 28  u16  flags           SLOT_FLAG_*
-/// 30  u16  evidence_bytes  bytes of evidence present after the record (0 = none)
-/// 32  ..   record          record_bytes
-/// ..  ..   evidence        evidence_bytes (of evidence_bytes_max reserved)
+/// 30  u16  evidence_bytes  bytes of evidence present (0 = none)
+/// 32  u64  timestamp_ns    version 3 with a clock only (header_bytes = 40), else absent (32)
+/// hb  ..   record          record_bytes, at header_bytes
+/// ..  ..   evidence        version 2 only: evidence_bytes (of evidence_bytes_max reserved)
 /// ```
+/// Version 3 checksums bytes `16 .. header_bytes + record_bytes`, and keeps evidence out of line
+/// in an evidence entry of its own (see [`EVIDENCE_ENTRY_HEADER_BYTES`]), so a record without
+/// evidence touches only its compact slot. Version 2 checksums bytes
+/// `16 .. 32 + record_bytes + evidence_bytes`, evidence inline.
+///
 /// The checksummed bytes are one contiguous range starting 16-byte aligned, so the hot path computes
 /// one CRC over what it just wrote with loads that line up with the stores that wrote it (format
 /// version 2: version 1 started at byte 12, and every 16-byte load then straddled two stores and
@@ -203,6 +226,10 @@ pub const SLOT_EPOCH: usize = 24;
 pub const SLOT_FLAGS: usize = 28;
 /// Offset of the evidence length.
 pub const SLOT_EVIDENCE_BYTES: usize = 30;
+/// Offset of the timestamp (version 3, rings with a clock).
+pub const SLOT_TIMESTAMP: usize = 32;
+/// Slot header bytes of a version 3 ring with a clock: [`SLOT_HEADER_BYTES`] plus the timestamp.
+pub const SLOT_HEADER_BYTES_TIMED: usize = 40;
 /// `"RLS1"` little-endian.
 pub const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"RLS1");
 /// The seq word while a slot is being (re)written. Never a valid seq.
@@ -227,6 +254,85 @@ pub const SLOT_FLAGS_KNOWN: u16 = SLOT_FLAG_EVIDENCE | SLOT_FLAG_EPOCH_FIRST;
 /// 16  ..   message         UTF-8, message_bytes long
 /// ```
 pub const EVIDENCE_HEADER_BYTES: usize = 16;
+
+/// Version 3 evidence entry byte map. The evidence region holds one entry per slot index
+/// (entry `i` belongs to slot `i`), written only by appends that carry evidence:
+///
+/// ```text
+/// 0   u64  seq             seq of the record the evidence belongs to
+/// 8   u32  epoch           epoch that wrote it
+/// 12  u32  crc             CRC-32 of bytes 0..12 then 16 .. 16 + evidence_bytes
+/// 16  ..   evidence        the evidence (byte map above); its length is the slot's evidence_bytes
+/// ```
+/// A slot flagged with evidence is a record only when the entry at its index holds the slot's
+/// `(seq, epoch)` and checksums over the slot's `evidence_bytes`: an entry of an older lap, of an
+/// earlier epoch that wrote the same seq, or torn by a crash, is never attached to a record
+/// (the record then counts as torn, like a slot whose own checksum fails).
+pub const EVIDENCE_ENTRY_HEADER_BYTES: usize = 16;
+/// Offset of the seq in an evidence entry.
+pub const EVIDENCE_ENTRY_SEQ: usize = 0;
+/// Offset of the epoch in an evidence entry.
+pub const EVIDENCE_ENTRY_EPOCH: usize = 8;
+/// Offset of the CRC in an evidence entry.
+pub const EVIDENCE_ENTRY_CRC: usize = 12;
+
+/// Which clock stamps a ring's records (chosen at creation, stored in the header).
+///
+/// ```
+/// use replaylog::Clock;
+/// assert_eq!(Clock::from_tag(Clock::Monotonic.tag()), Some(Clock::Monotonic));
+/// assert_eq!(Clock::Caller.to_string(), "caller");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Clock {
+    /// No timestamps: slots have no timestamp word (the smallest stride). Tag 0.
+    #[default]
+    None,
+    /// `append` stamps `CLOCK_MONOTONIC` nanoseconds, read through the vDSO (no system call).
+    /// Stamps never decrease within a ring: a reading below the previous stamp (the clock
+    /// restarts at boot) is stored as the previous stamp. Tag 1.
+    Monotonic,
+    /// The caller supplies each stamp (`append_at`); a stamp below the previous one is refused
+    /// and nothing is written. Tag 2.
+    Caller,
+}
+
+impl Clock {
+    /// The stored tag: 0 none, 1 monotonic, 2 caller.
+    pub const fn tag(self) -> u32 {
+        match self {
+            Clock::None => 0,
+            Clock::Monotonic => 1,
+            Clock::Caller => 2,
+        }
+    }
+
+    /// The clock stored as `tag`, `None` for an unknown tag.
+    pub const fn from_tag(tag: u32) -> Option<Clock> {
+        match tag {
+            0 => Some(Clock::None),
+            1 => Some(Clock::Monotonic),
+            2 => Some(Clock::Caller),
+            _ => None,
+        }
+    }
+
+    /// Whether records carry a timestamp.
+    pub const fn stamps(self) -> bool {
+        !matches!(self, Clock::None)
+    }
+}
+
+impl std::fmt::Display for Clock {
+    /// `none`, `monotonic` or `caller`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Clock::None => "none",
+            Clock::Monotonic => "monotonic",
+            Clock::Caller => "caller",
+        })
+    }
+}
 
 /// What kind of failure a record's evidence records.
 ///
@@ -324,31 +430,96 @@ pub struct EvidenceHeader {
 }
 const _: () = assert!(size_of::<EvidenceHeader>() == EVIDENCE_HEADER_BYTES);
 
-/// Sizes and offsets that follow from a header. All arithmetic is checked by [`Geometry::new`].
+/// Sizes and offsets that follow from a header. All arithmetic is checked by [`Geometry::new`]
+/// (and [`Geometry::version_2`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// Format version: [`RING_VERSION`] or [`RING_VERSION_2`].
+    pub version: u32,
+    /// The clock stamping records (always [`Clock::None`] in version 2).
+    pub clock: Clock,
     /// Bytes per record.
     pub record_bytes: u32,
     /// Evidence bytes reserved per slot.
     pub evidence_bytes_max: u32,
+    /// Slot header bytes before the record.
+    pub slot_header_bytes: u32,
     /// Slot stride.
     pub slot_bytes: u32,
     /// Slots.
     pub capacity_slots: u64,
     /// Offset of slot 0.
     pub slots_offset: u64,
+    /// Offset of evidence entry 0 (version 3), 0 in version 2 (evidence inline).
+    pub evidence_offset: u64,
+    /// Evidence entry stride (version 3), 0 in version 2.
+    pub evidence_entry_bytes: u32,
     /// Whole file.
     pub file_bytes: u64,
 }
 
 impl Geometry {
-    /// Computes the geometry for a new file; `None` on overflow.
-    pub fn new(record_bytes: u32, evidence_bytes_max: u32, capacity_slots: u64, layout_bytes: u32) -> Option<Geometry> {
+    /// The geometry of a new version 3 file; `None` on overflow.
+    pub fn new(
+        record_bytes: u32,
+        evidence_bytes_max: u32,
+        capacity_slots: u64,
+        layout_bytes: u32,
+        clock: Clock,
+    ) -> Option<Geometry> {
+        let header = if clock.stamps() { SLOT_HEADER_BYTES_TIMED } else { SLOT_HEADER_BYTES };
+        let slot = round_up(header as u64 + record_bytes as u64, 8);
+        let slot_bytes = u32::try_from(slot).ok()?;
+        let entry = round_up(EVIDENCE_ENTRY_HEADER_BYTES as u64 + evidence_bytes_max as u64, 8);
+        let evidence_entry_bytes = u32::try_from(entry).ok()?;
+        let slots_offset = round_up(LAYOUT_OFFSET + layout_bytes as u64, PAGE_BYTES);
+        let slots_end = capacity_slots.checked_mul(slot)?.checked_add(slots_offset)?;
+        let evidence_offset = slots_end.checked_add(PAGE_BYTES - 1)? / PAGE_BYTES * PAGE_BYTES;
+        let file_bytes = capacity_slots.checked_mul(entry)?.checked_add(evidence_offset)?;
+        Some(Geometry {
+            version: RING_VERSION,
+            clock,
+            record_bytes,
+            evidence_bytes_max,
+            slot_header_bytes: header as u32,
+            slot_bytes,
+            capacity_slots,
+            slots_offset,
+            evidence_offset,
+            evidence_entry_bytes,
+            file_bytes,
+        })
+    }
+
+    /// The geometry of a version 2 file (evidence inline, no clock); `None` on overflow.
+    pub fn version_2(
+        record_bytes: u32,
+        evidence_bytes_max: u32,
+        capacity_slots: u64,
+        layout_bytes: u32,
+    ) -> Option<Geometry> {
         let slot = round_up(SLOT_HEADER_BYTES as u64 + record_bytes as u64 + evidence_bytes_max as u64, 8);
         let slot_bytes = u32::try_from(slot).ok()?;
         let slots_offset = round_up(LAYOUT_OFFSET + layout_bytes as u64, PAGE_BYTES);
         let file_bytes = capacity_slots.checked_mul(slot)?.checked_add(slots_offset)?;
-        Some(Geometry { record_bytes, evidence_bytes_max, slot_bytes, capacity_slots, slots_offset, file_bytes })
+        Some(Geometry {
+            version: RING_VERSION_2,
+            clock: Clock::None,
+            record_bytes,
+            evidence_bytes_max,
+            slot_header_bytes: SLOT_HEADER_BYTES as u32,
+            slot_bytes,
+            capacity_slots,
+            slots_offset,
+            evidence_offset: 0,
+            evidence_entry_bytes: 0,
+            file_bytes,
+        })
+    }
+
+    /// Whether evidence lives in the evidence region (version 3) rather than inline in the slot.
+    pub fn evidence_out_of_line(&self) -> bool {
+        self.evidence_entry_bytes != 0
     }
 
     /// Byte offset of slot `index`.
@@ -356,9 +527,26 @@ impl Geometry {
         self.slots_offset + index * self.slot_bytes as u64
     }
 
+    /// Byte offset of the evidence entry of slot `index` (version 3).
+    pub fn evidence_entry_offset(&self, index: u64) -> u64 {
+        self.evidence_offset + index * self.evidence_entry_bytes as u64
+    }
+
+    /// Offset of the record within a slot.
+    pub fn record_offset(&self) -> usize {
+        self.slot_header_bytes as usize
+    }
+
     /// Slot index holding `seq`.
     pub fn index_of(&self, seq: u64) -> u64 {
         seq % self.capacity_slots
+    }
+
+    /// The bytes of a slot the checksum covers, from [`SLOT_CRC_START`]: up to the end of the
+    /// record (version 3), or of the evidence present (version 2).
+    pub fn checked_end(&self, evidence_bytes: u16) -> usize {
+        let end = self.record_offset() + self.record_bytes as usize;
+        if self.evidence_out_of_line() { end } else { end + evidence_bytes as usize }
     }
 }
 
@@ -373,6 +561,8 @@ pub struct SlotMeta {
     pub epoch_first: bool,
     /// Evidence bytes present.
     pub evidence_bytes: u16,
+    /// The record's timestamp (rings with a clock).
+    pub timestamp_ns: Option<u64>,
 }
 
 /// Why a slot is not returned.
@@ -390,6 +580,9 @@ pub enum SlotFault {
     Misplaced,
     /// Written by an epoch newer than the file's state admits (cannot be a real record).
     FutureEpoch,
+    /// The slot is flagged with evidence, but the evidence entry at its index is not this
+    /// record's (torn by a crash, or left by another lap or epoch): the record is incomplete.
+    Evidence,
 }
 
 impl SlotFault {
@@ -402,11 +595,14 @@ impl SlotFault {
             SlotFault::Checksum => "checksum mismatch (torn or corrupted)",
             SlotFault::Misplaced => "sequence number does not belong at this slot",
             SlotFault::FutureEpoch => "epoch newer than the file state",
+            SlotFault::Evidence => "failure evidence torn or missing",
         }
     }
 }
 
-/// Validates one slot's bytes (`slot.len() == slot_bytes`) found at `index`.
+/// Validates one slot's bytes (`slot.len() == slot_bytes`) found at `index`. In version 3, a slot
+/// flagged with evidence is a record only once [`check_evidence_entry`] also accepts its entry
+/// ([`check_record`] does both).
 pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, SlotFault> {
     debug_assert_eq!(slot.len(), g.slot_bytes as usize);
     let u16_at = |o: usize| u16::from_le_bytes([slot[o], slot[o + 1]]);
@@ -435,18 +631,82 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
     {
         return Err(SlotFault::BadHeader);
     }
-    let body_end = SLOT_HEADER_BYTES + g.record_bytes as usize + evidence_bytes as usize;
+    let body_end = g.checked_end(evidence_bytes);
     if crc32(&[&slot[SLOT_CRC_START..body_end]]) != crc || u64_at(SLOT_SEQ_COPY) != seq {
         return Err(SlotFault::Checksum);
     }
-    if has_evidence && !evidence_well_formed(&slot[SLOT_HEADER_BYTES + g.record_bytes as usize..body_end]) {
-        return Err(SlotFault::BadHeader);
+    if has_evidence && !g.evidence_out_of_line() {
+        let record_end = g.record_offset() + g.record_bytes as usize;
+        if !evidence_well_formed(&slot[record_end..body_end]) {
+            return Err(SlotFault::BadHeader);
+        }
     }
     if g.index_of(seq) != index {
         return Err(SlotFault::Misplaced);
     }
     let epoch = u32_at(SLOT_EPOCH);
-    Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes })
+    let timestamp_ns = g.clock.stamps().then(|| u64_at(SLOT_TIMESTAMP));
+    Ok(SlotMeta { seq, epoch, epoch_first: flags & SLOT_FLAG_EPOCH_FIRST != 0, evidence_bytes, timestamp_ns })
+}
+
+/// Checks the version 3 evidence entry of a slot `check_slot` accepted with evidence
+/// (`entry.len() == evidence_entry_bytes`): it must hold the slot's `(seq, epoch)`, checksum over
+/// the slot's `evidence_bytes`, and be well-formed evidence. See [`EVIDENCE_ENTRY_HEADER_BYTES`].
+pub fn check_evidence_entry(g: &Geometry, meta: &SlotMeta, entry: &[u8]) -> Result<(), SlotFault> {
+    debug_assert!(g.evidence_out_of_line() && meta.evidence_bytes > 0);
+    let n = meta.evidence_bytes as usize;
+    if entry.len() < EVIDENCE_ENTRY_HEADER_BYTES + n {
+        return Err(SlotFault::Evidence);
+    }
+    let seq = u64::from_le_bytes(entry[EVIDENCE_ENTRY_SEQ..EVIDENCE_ENTRY_SEQ + 8].try_into().unwrap());
+    let epoch = u32::from_le_bytes(entry[EVIDENCE_ENTRY_EPOCH..EVIDENCE_ENTRY_EPOCH + 4].try_into().unwrap());
+    let crc = u32::from_le_bytes(entry[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].try_into().unwrap());
+    let evidence = &entry[EVIDENCE_ENTRY_HEADER_BYTES..EVIDENCE_ENTRY_HEADER_BYTES + n];
+    if seq != meta.seq || epoch != meta.epoch || crc != crc32(&[&entry[..EVIDENCE_ENTRY_CRC], evidence]) {
+        return Err(SlotFault::Evidence);
+    }
+    if !evidence_well_formed(evidence) {
+        return Err(SlotFault::BadHeader);
+    }
+    Ok(())
+}
+
+/// [`check_slot`], then (version 3, a slot with evidence) [`check_evidence_entry`] on `entry`,
+/// the bytes of the evidence entry at the same index (ignored otherwise, may be empty).
+pub fn check_record(g: &Geometry, index: u64, slot: &[u8], entry: &[u8]) -> Result<SlotMeta, SlotFault> {
+    let meta = check_slot(g, index, slot)?;
+    if meta.evidence_bytes > 0 && g.evidence_out_of_line() {
+        check_evidence_entry(g, &meta, entry)?;
+    }
+    Ok(meta)
+}
+
+/// The evidence bytes of a record [`check_record`] accepted: inline in `slot` (version 2) or in
+/// `entry` (version 3); empty without evidence.
+pub fn record_evidence<'a>(g: &Geometry, meta: &SlotMeta, slot: &'a [u8], entry: &'a [u8]) -> &'a [u8] {
+    let n = meta.evidence_bytes as usize;
+    if n == 0 {
+        &[]
+    } else if g.evidence_out_of_line() {
+        &entry[EVIDENCE_ENTRY_HEADER_BYTES..EVIDENCE_ENTRY_HEADER_BYTES + n]
+    } else {
+        let at = g.record_offset() + g.record_bytes as usize;
+        &slot[at..at + n]
+    }
+}
+
+/// Encodes a version 3 evidence entry's header for `evidence` (the bytes that follow it).
+pub fn evidence_entry_header(seq: u64, epoch: u32, evidence: &[&[u8]]) -> [u8; EVIDENCE_ENTRY_HEADER_BYTES] {
+    let mut h = [0u8; EVIDENCE_ENTRY_HEADER_BYTES];
+    h[EVIDENCE_ENTRY_SEQ..EVIDENCE_ENTRY_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
+    h[EVIDENCE_ENTRY_EPOCH..EVIDENCE_ENTRY_EPOCH + 4].copy_from_slice(&epoch.to_le_bytes());
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&h[..EVIDENCE_ENTRY_CRC]);
+    for part in evidence {
+        hasher.update(part);
+    }
+    h[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].copy_from_slice(&hasher.finalize().to_le_bytes());
+    h
 }
 
 /// The future-epoch rule, the one definition every reader and the writer's recovery apply after
@@ -514,7 +774,7 @@ mod tests {
     /// UTF-8) is not a record: every reader would otherwise have to guess.
     #[test]
     fn malformed_evidence_with_a_valid_checksum_is_a_bad_slot() {
-        let g = Geometry::new(8, 64, 4, 0).unwrap();
+        let g = Geometry::version_2(8, 64, 4, 0).unwrap();
         let build = |evidence: &[u8]| {
             let mut slot = vec![0u8; g.slot_bytes as usize];
             let tail = slot_header_tail(5, 1, SLOT_FLAG_EVIDENCE, evidence.len() as u16);

@@ -120,7 +120,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn m(seq: u64, epoch: u32, first: bool) -> SlotMeta {
-        SlotMeta { seq, epoch, epoch_first: first, evidence_bytes: 0 }
+        SlotMeta { seq, epoch, epoch_first: first, evidence_bytes: 0, timestamp_ns: None }
     }
 
     fn run(cap: u64, synced: u64, slots: &[SlotMeta]) -> Option<(u64, u64)> {

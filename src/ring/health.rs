@@ -95,7 +95,7 @@ pub enum SlotFinding {
 
 impl SlotFinding {
     /// A stable machine-readable name: `busy`, `bad_header`, `checksum`, `misplaced`,
-    /// `future_epoch`, `stale`, `changing` (`never_written` is not a finding).
+    /// `future_epoch`, `evidence`, `stale`, `changing` (`never_written` is not a finding).
     pub fn name(&self) -> &'static str {
         match self {
             SlotFinding::Fault(SlotFault::NeverWritten) => "never_written",
@@ -104,6 +104,7 @@ impl SlotFinding {
             SlotFinding::Fault(SlotFault::Checksum) => "checksum",
             SlotFinding::Fault(SlotFault::Misplaced) => "misplaced",
             SlotFinding::Fault(SlotFault::FutureEpoch) => "future_epoch",
+            SlotFinding::Fault(SlotFault::Evidence) => "evidence",
             SlotFinding::Stale => "stale",
             SlotFinding::Changing => "changing",
         }

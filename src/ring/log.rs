@@ -18,11 +18,13 @@ use crate::ring::options::RingOptions;
 use crate::ring::seqlock::{self, SeqSlot};
 use crate::sys::{self, FileLock, Region};
 
-/// A record replayed with its sequence number and failure evidence.
+/// A record replayed with its sequence number, timestamp and failure evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayRecord<T> {
     /// Sequence number: the record's position in the ring's publish order since creation.
     pub seq: u64,
+    /// The record's timestamp in nanoseconds, when the ring has a clock ([`Clock`]).
+    pub timestamp_ns: Option<u64>,
     /// The record.
     pub record: T,
     /// Failure evidence, when the record was appended with some.
@@ -34,6 +36,8 @@ pub struct ReplayRecord<T> {
 pub struct ReplayItem<'a, T> {
     /// Sequence number.
     pub seq: u64,
+    /// The record's timestamp in nanoseconds, when the ring has a clock ([`Clock`]).
+    pub timestamp_ns: Option<u64>,
     /// The record (copied out of the mapping).
     pub record: T,
     /// Evidence, borrowed from the mapping.
@@ -136,6 +140,11 @@ pub struct RingLog<T> {
     /// Which state copy holds `state_generation`.
     state_copy: usize,
     epoch_first_pending: bool,
+    /// The ring's clock, and the stamp of the latest record (stamps never decrease).
+    clock: Clock,
+    last_ts: u64,
+    /// Evidence entries (format 3) were written since the last sync.
+    evidence_unsynced: bool,
     poisoned: Option<String>,
     recovery: RecoveryReport,
     _record: PhantomData<fn() -> T>,
@@ -210,6 +219,9 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             state_generation: 0,
             state_copy: 1,
             epoch_first_pending: true,
+            clock: g.clock,
+            last_ts: 0,
+            evidence_unsynced: false,
             poisoned: None,
             recovery: RecoveryReport {
                 created: opened.created,
@@ -237,8 +249,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         }
         // Last: recovery ends with an fdatasync, which cleans and write-protects every page again
         // (dirty tracking), so prefaulting earlier would leave the first lap faulting anyway.
+        // Only the slots: the evidence region is touched by appends with evidence alone.
         if options.prefault {
-            log.region.prefault_for_write();
+            let (from, to) = (g.slots_offset as usize, log.slots_end);
+            log.region.prefault_for_write(from, to - from);
         }
         Ok(log)
     }
@@ -249,8 +263,19 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
     }
 
     fn check_slot(&self, index: u64) -> std::result::Result<SlotMeta, SlotFault> {
-        let off = self.geometry.slot_offset(index) as usize;
-        check_slot(&self.geometry, index, self.region.bytes(off, self.geometry.slot_bytes as usize))
+        let (slot, entry) = self.slot_bytes(index);
+        check_record(&self.geometry, index, slot, entry)
+    }
+
+    /// The bytes of slot `index` and of its evidence entry (empty in format 2).
+    fn slot_bytes(&self, index: u64) -> (&[u8], &[u8]) {
+        let g = &self.geometry;
+        let slot = self.region.bytes(g.slot_offset(index) as usize, g.slot_bytes as usize);
+        let entry = match g.evidence_out_of_line() {
+            true => self.region.bytes(g.evidence_entry_offset(index) as usize, g.evidence_entry_bytes as usize),
+            false => &[],
+        };
+        (slot, entry)
     }
 
     /// Reconstructs the window from the slots and makes a new epoch durable.
@@ -328,6 +353,11 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         r.window = run.map(|w| (w.first, w.last));
         r.anchor = run.map(|w| w.anchor);
         r.epoch = epoch;
+        // The next stamp may not go below the window's last one.
+        self.last_ts = run
+            .and_then(|w| self.check_slot(self.geometry.index_of(w.last)).ok())
+            .and_then(|m| m.timestamp_ns)
+            .unwrap_or(0);
         self.first = first;
         self.next = next;
         self.next_off = self.geometry.slot_offset(self.geometry.index_of(next)) as usize;
@@ -408,33 +438,110 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         self.geometry.evidence_bytes_max
     }
 
+    /// The clock that stamps this ring's records.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The timestamp of the latest record (0 before the first stamped record, and without a
+    /// clock). The next stamp is never below it.
+    pub fn last_timestamp_ns(&self) -> u64 {
+        self.last_ts
+    }
+
+    /// The ring's format version ([`RING_VERSION`], or 2 for a file an older build created).
+    pub fn format_version(&self) -> u32 {
+        self.geometry.version
+    }
+
     /// What `open` recovered.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.recovery
     }
 
     /// Appends a record, overwriting the oldest when the ring is full. Hot path: no system call,
-    /// no allocation, no lock.
+    /// no allocation, no lock. A [`Clock::Monotonic`] ring stamps it with `CLOCK_MONOTONIC`
+    /// (through the vDSO, no system call either).
     ///
     /// # Errors
-    /// Only `Poisoned`, after a failed `sync`.
+    /// `Poisoned`, after a failed `sync`; `WrongClock` on a [`Clock::Caller`] ring (use
+    /// [`RingLog::append_at`]).
     #[inline]
     pub fn append(&mut self, record: &T) -> Result<()> {
-        self.publish(record.as_bytes(), None)
+        let ts = self.own_stamp("append")?;
+        self.publish(record.as_bytes(), None, ts)
+    }
+
+    /// Appends a record stamped `timestamp_ns` (a [`Clock::Caller`] ring).
+    ///
+    /// # Errors
+    /// `TimestampBackwards` when `timestamp_ns` is below the previous record's stamp (nothing is
+    /// written); `WrongClock` on a ring with another clock; `Poisoned` after a failed `sync`.
+    #[inline]
+    pub fn append_at(&mut self, timestamp_ns: u64, record: &T) -> Result<()> {
+        self.caller_stamp("append_at", timestamp_ns)?;
+        self.publish(record.as_bytes(), None, timestamp_ns)
     }
 
     /// Appends a record with failure evidence. The message is truncated at a character boundary
     /// to fit `evidence_bytes_max - 16` bytes.
     ///
     /// # Errors
-    /// Only `Poisoned`, after a failed `sync`.
+    /// As [`RingLog::append`].
     pub fn append_with_failure(&mut self, record: &T, evidence: &ReplayFailureEvidence) -> Result<()> {
+        let ts = self.own_stamp("append_with_failure")?;
         let (head, message) = evidence::encode(evidence, self.geometry.evidence_bytes_max as usize);
-        self.publish(record.as_bytes(), Some((&head, message)))
+        self.publish(record.as_bytes(), Some((&head, message)), ts)
+    }
+
+    /// [`RingLog::append_with_failure`] stamped `timestamp_ns` (a [`Clock::Caller`] ring).
+    ///
+    /// # Errors
+    /// As [`RingLog::append_at`].
+    pub fn append_with_failure_at(
+        &mut self,
+        timestamp_ns: u64,
+        record: &T,
+        evidence: &ReplayFailureEvidence,
+    ) -> Result<()> {
+        self.caller_stamp("append_with_failure_at", timestamp_ns)?;
+        let (head, message) = evidence::encode(evidence, self.geometry.evidence_bytes_max as usize);
+        self.publish(record.as_bytes(), Some((&head, message)), timestamp_ns)
+    }
+
+    /// The stamp of an `append` the ring stamps itself (0 without a clock).
+    #[inline(always)]
+    fn own_stamp(&self, call: &'static str) -> Result<u64> {
+        match self.clock {
+            Clock::None => Ok(0),
+            Clock::Monotonic => Ok(sys::monotonic_ns().max(self.last_ts)),
+            Clock::Caller => Err(self.wrong_clock(call)),
+        }
+    }
+
+    /// Checks a caller's stamp: a `Caller` ring, and not below the previous stamp.
+    #[inline(always)]
+    fn caller_stamp(&self, call: &'static str, ts: u64) -> Result<()> {
+        if self.clock != Clock::Caller {
+            return Err(self.wrong_clock(call));
+        }
+        if ts < self.last_ts {
+            return Err(ReplayLogError::TimestampBackwards {
+                path: self.path.clone(),
+                previous: self.last_ts,
+                given: ts,
+            });
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn wrong_clock(&self, call: &'static str) -> ReplayLogError {
+        ReplayLogError::WrongClock { path: self.path.clone(), clock: self.clock, call }
     }
 
     #[inline]
-    fn publish(&mut self, record: &[u8], evidence: Option<(&[u8], &[u8])>) -> Result<()> {
+    fn publish(&mut self, record: &[u8], evidence: Option<(&[u8], &[u8])>, ts: u64) -> Result<()> {
         if self.poisoned.is_some() {
             return Err(self.poisoned_error());
         }
@@ -448,7 +555,8 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             flags |= SLOT_FLAG_EPOCH_FIRST;
         }
         let (lo, hi) = slot_header_words(seq, self.epoch, flags, evidence_bytes as u16);
-        let body_len = SLOT_HEADER_BYTES + record.len() + evidence_bytes;
+        let header_bytes = self.geometry.slot_header_bytes as usize;
+        let inline_evidence = !self.geometry.evidence_out_of_line();
 
         // Seqlock publish: mark busy, store the slot, then its seq with Release, so a reader
         // that observes the new seq observes the whole slot. The slot is stored as relaxed
@@ -462,28 +570,31 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         seqlock::begin_write(&mut SlotWord { region: &mut self.region, off: off + SLOT_SEQ });
         self.region.store_u64(off + SLOT_CRC_START, lo, Ordering::Relaxed);
         self.region.store_u64(off + SLOT_CRC_START + 8, hi, Ordering::Relaxed);
-        self.region.write(off + SLOT_HEADER_BYTES, record);
-        if let Some((h, m)) = evidence {
-            let ev = off + SLOT_HEADER_BYTES + record.len();
-            self.region.write(ev, h);
-            self.region.write(ev + h.len(), m);
+        if header_bytes == SLOT_HEADER_BYTES_TIMED {
+            self.region.store_u64(off + SLOT_TIMESTAMP, ts, Ordering::Relaxed);
         }
-        // One CRC over bytes 16.. of the slot (header words, record, evidence), the header's 16
-        // bytes from one 16-byte store the CRC's first load is forwarded from. Same checksum as
-        // one pass over the slot.
-        let mut checked = [0u8; SLOT_HEADER_BYTES - SLOT_CRC_START];
-        store_u64_pair(&mut checked, lo, hi);
+        self.region.write(off + header_bytes, record);
+        if let Some((h, m)) = evidence {
+            self.write_evidence(seq, off + header_bytes + record.len(), h, m);
+        }
+        // One CRC over bytes 16.. of the slot (header words, timestamp, record, and in format 2
+        // the evidence), the header's 16 bytes from one 16-byte store the CRC's first load is
+        // forwarded from. Same checksum as one pass over the slot.
+        let mut checked = [0u8; SLOT_HEADER_BYTES_TIMED - SLOT_CRC_START];
+        let (words, stamp) = checked.split_at_mut(SLOT_HEADER_BYTES - SLOT_CRC_START);
+        store_u64_pair(words.try_into().expect("16 bytes"), lo, hi);
+        stamp.copy_from_slice(&ts.to_le_bytes());
         let crc = {
             let mut h = crc32fast::Hasher::new();
-            h.update(&checked);
+            h.update(&checked[..header_bytes - SLOT_CRC_START]);
             h.update(record);
-            if let Some((eh, m)) = evidence {
+            if let (Some((eh, m)), true) = (evidence, inline_evidence) {
                 h.update(eh);
                 h.update(m);
             }
             h.finalize()
         };
-        debug_assert!(body_len <= self.geometry.slot_bytes as usize);
+        debug_assert!(self.geometry.checked_end(evidence_bytes as u16) <= self.geometry.slot_bytes as usize);
 
         // CRC and magic share the word at SLOT_CRC (little-endian: CRC in its low half).
         let crc_magic = u64::from(crc) | (u64::from(SLOT_MAGIC) << 32);
@@ -495,9 +606,30 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             self.next_off = self.geometry.slots_offset as usize;
         }
         self.epoch_first_pending = false;
+        self.last_ts = ts;
         self.write_cursor();
         self.touch_next_slot();
         Ok(())
+    }
+
+    /// Stores a record's evidence: inline at `inline_off` (format 2), else into the evidence
+    /// entry of its slot, bound to its seq and epoch (format 3). Called between the seqlock's
+    /// begin and end, so a reader never pairs the slot with a half-written entry.
+    #[cold]
+    #[inline(never)]
+    fn write_evidence(&mut self, seq: u64, inline_off: usize, head: &[u8], message: &[u8]) {
+        let g = self.geometry;
+        if !g.evidence_out_of_line() {
+            self.region.write(inline_off, head);
+            self.region.write(inline_off + head.len(), message);
+            return;
+        }
+        let entry = g.evidence_entry_offset(g.index_of(seq)) as usize;
+        let header = evidence_entry_header(seq, self.epoch, &[head, message]);
+        self.region.write(entry, &header);
+        self.region.write(entry + EVIDENCE_ENTRY_HEADER_BYTES, head);
+        self.region.write(entry + EVIDENCE_ENTRY_HEADER_BYTES + head.len(), message);
+        self.evidence_unsynced = true;
     }
 
     /// Loads (and discards) a word of the first two cache lines of the next append's slot (the
@@ -547,16 +679,18 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         let stride = g.slot_bytes as usize;
         let unsynced = self.next - self.synced_next;
         let io = |e| ReplayLogError::io("msync", &self.path, e);
-        if unsynced >= cap {
-            self.region.flush_range(g.slots_offset as usize, (cap as usize) * stride).map_err(io)?;
+        // The slots written since the last sync: one or two index ranges.
+        let ranges = if unsynced >= cap {
+            [Some((0, cap - 1)), None]
         } else {
-            let from = g.index_of(self.synced_next);
-            let to = g.index_of(self.next - 1);
-            let span = |a: u64, b: u64| (g.slot_offset(a) as usize, (b - a + 1) as usize * stride);
-            let ranges =
-                if from <= to { [Some(span(from, to)), None] } else { [Some(span(from, cap - 1)), Some(span(0, to))] };
-            for (off, len) in ranges.into_iter().flatten() {
-                self.region.flush_range(off, len).map_err(io)?;
+            let (from, to) = (g.index_of(self.synced_next), g.index_of(self.next - 1));
+            if from <= to { [Some((from, to)), None] } else { [Some((from, cap - 1)), Some((0, to))] }
+        };
+        for (a, b) in ranges.into_iter().flatten() {
+            self.region.flush_range(g.slot_offset(a) as usize, (b - a + 1) as usize * stride).map_err(io)?;
+            if self.evidence_unsynced {
+                let (off, len) = (g.evidence_entry_offset(a), (b - a + 1) * g.evidence_entry_bytes as u64);
+                self.region.flush_range(off as usize, len as usize).map_err(io)?;
             }
         }
         self.region.flush_range(CURSOR_OFFSET as usize, 16).map_err(io)?;
@@ -564,6 +698,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         let next = self.next;
         let previous = self.synced_next;
         self.synced_next = next;
+        self.evidence_unsynced = false;
         if let Err(e) = self.write_state() {
             self.synced_next = previous;
             return Err(e);
@@ -593,6 +728,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             let item = item?;
             out.push(ReplayRecord {
                 seq: item.seq,
+                timestamp_ns: item.timestamp_ns,
                 record: item.record,
                 evidence: item.evidence.map(|e| e.to_owned()),
             });
@@ -603,27 +739,27 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
     fn read(&self, seq: u64) -> Result<ReplayItem<'_, T>> {
         let g = &self.geometry;
         let index = g.index_of(seq);
-        let off = g.slot_offset(index) as usize;
-        let slot = self.region.bytes(off, g.slot_bytes as usize);
+        let (slot, entry) = self.slot_bytes(index);
         let corrupt = |reason: String| ReplayLogError::Corrupt {
             path: self.path.clone(),
             location: Location::RingSlot { index, seq },
             reason,
         };
-        let meta = check_slot(g, index, slot).map_err(|f| corrupt(f.describe().into()))?;
+        let meta = check_record(g, index, slot, entry).map_err(|f| corrupt(f.describe().into()))?;
         if meta.seq != seq {
             return Err(corrupt(format!("holds seq {}", meta.seq)));
         }
-        let body = &slot[SLOT_HEADER_BYTES..];
-        let record = T::read_from_bytes(&body[..g.record_bytes as usize]).expect("record_bytes == size_of::<T>()");
+        let at = g.record_offset();
+        let record =
+            T::read_from_bytes(&slot[at..at + g.record_bytes as usize]).expect("record_bytes == size_of::<T>()");
         let evidence = match meta.evidence_bytes {
             0 => None,
-            n => {
-                let raw = &body[g.record_bytes as usize..g.record_bytes as usize + n as usize];
-                Some(evidence::decode(raw).ok_or_else(|| corrupt("malformed failure evidence".into()))?)
-            }
+            _ => Some(
+                evidence::decode(record_evidence(g, &meta, slot, entry))
+                    .ok_or_else(|| corrupt("malformed failure evidence".into()))?,
+            ),
         };
-        Ok(ReplayItem { seq, record, evidence })
+        Ok(ReplayItem { seq, timestamp_ns: meta.timestamp_ns, record, evidence })
     }
 }
 

@@ -9,7 +9,7 @@ mod options;
 mod reader;
 pub(crate) use crate::lowlevel::seqlock;
 
-pub use crate::format::ring::SlotFault;
+pub use crate::format::ring::{Clock, SlotFault};
 pub use crate::format::window::{Anchor, Run};
 pub use evidence::{EvidenceRef, FailureKind, ReplayFailureEvidence, truncate_at_char_boundary};
 pub use health::{HeaderCopy, RingHealth, RingProblem, SlotFinding, SlotRun, SlotSummary, StateCopy, StateInfo};

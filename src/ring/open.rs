@@ -52,10 +52,14 @@ fn check_request(req: &Request<'_>) -> Result<(Geometry, Option<Vec<u8>>)> {
     req.options.validate(req.record_bytes)?;
     let layout = req.options.layout.as_ref().map(Layout::encode);
     let layout_len = layout.as_ref().map_or(0, |l| l.len() as u32);
-    let geometry =
-        Geometry::new(req.record_bytes as u32, req.options.evidence_bytes_max, req.capacity, layout_len).ok_or_else(
-            || ReplayLogError::InvalidOptions { option: "capacity", reason: "file size overflows u64".into() },
-        )?;
+    let geometry = Geometry::new(
+        req.record_bytes as u32,
+        req.options.evidence_bytes_max,
+        req.capacity,
+        layout_len,
+        req.options.clock,
+    )
+    .ok_or_else(|| ReplayLogError::InvalidOptions { option: "capacity", reason: "file size overflows u64".into() })?;
     Ok((geometry, layout))
 }
 
@@ -168,7 +172,7 @@ fn new_header(g: &Geometry, opts: &RingOptions, layout: Option<&[u8]>) -> RingHe
         record_bytes: U32::new(g.record_bytes),
         evidence_bytes_max: U32::new(g.evidence_bytes_max),
         slot_bytes: U32::new(g.slot_bytes),
-        reserved0: U32::ZERO,
+        clock: U32::new(g.clock.tag()),
         capacity_slots: U64::new(g.capacity_slots),
         schema_id: U64::new(opts.schema_id),
         slots_offset: U64::new(g.slots_offset),
@@ -177,7 +181,10 @@ fn new_header(g: &Geometry, opts: &RingOptions, layout: Option<&[u8]>) -> RingHe
         layout_bytes: U32::new(layout.map_or(0, |l| l.len() as u32)),
         layout_crc: U32::new(layout.map_or(0, |l| crc32(&[l]))),
         created_unix_ms: U64::new(now_ms),
-        reserved: [0; 420],
+        evidence_offset: U64::new(g.evidence_offset),
+        evidence_entry_bytes: U32::new(g.evidence_entry_bytes),
+        slot_header_bytes: U32::new(g.slot_header_bytes),
+        reserved: [0; 404],
         crc: U32::ZERO,
     }
     .seal()
@@ -217,14 +224,17 @@ pub(crate) fn classify_copy(buf: &[u8; SECTOR_BYTES as usize]) -> CopyState {
         let mut ours = h;
         ours.magic = RING_MAGIC;
         if ours.crc_ok() { CopyState::Torn } else { CopyState::Foreign(h.magic) }
-    } else if h.version.get() != RING_VERSION {
+    } else if ![RING_VERSION, RING_VERSION_2].contains(&h.version.get()) {
         // The version word sits at the same offset in every version; check it before the
         // checksum, whose position another version may have moved. But rot in the version word
-        // of our own header is damage, not another version: with the version put back, a header
-        // of ours checksums again.
-        let mut ours = h;
-        ours.version = U32::new(RING_VERSION);
-        if ours.crc_ok() { CopyState::Torn } else { CopyState::Version(h.version.get()) }
+        // of our own header is damage, not another version: with a version we read put back, a
+        // header of ours checksums again.
+        let ours = |v| {
+            let mut x = h;
+            x.version = U32::new(v);
+            x.crc_ok()
+        };
+        if ours(RING_VERSION) || ours(RING_VERSION_2) { CopyState::Torn } else { CopyState::Version(h.version.get()) }
     } else if !h.crc_ok() {
         CopyState::Torn
     } else {
@@ -301,14 +311,25 @@ pub(crate) fn read_layout(file: &File, path: &Path, h: &RingHeader) -> Result<Op
     Ok(Some(layout))
 }
 
-/// Geometry stored in a (checksummed) header, checked for internal consistency.
+/// Geometry stored in a (checksummed) header, checked for internal consistency: every stored size
+/// and offset must be the one the format derives from the header's parameters.
 pub(crate) fn stored_geometry(path: &Path, h: &RingHeader) -> Result<Geometry> {
-    let g =
-        Geometry::new(h.record_bytes.get(), h.evidence_bytes_max.get(), h.capacity_slots.get(), h.layout_bytes.get());
+    let (rb, ev, cap, lb) =
+        (h.record_bytes.get(), h.evidence_bytes_max.get(), h.capacity_slots.get(), h.layout_bytes.get());
+    let g = match (h.version.get(), Clock::from_tag(h.clock.get())) {
+        (RING_VERSION, Some(clock)) => Geometry::new(rb, ev, cap, lb, clock),
+        (RING_VERSION_2, Some(Clock::None)) => Geometry::version_2(rb, ev, cap, lb),
+        _ => None,
+    };
     let consistent = g.filter(|g| {
         g.slot_bytes == h.slot_bytes.get()
             && g.slots_offset == h.slots_offset.get()
             && g.file_bytes == h.file_bytes.get()
+            && g.evidence_offset == h.evidence_offset.get()
+            && g.evidence_entry_bytes == h.evidence_entry_bytes.get()
+            && (g.version == RING_VERSION_2 || g.slot_header_bytes == h.slot_header_bytes.get())
+            && (g.version != RING_VERSION_2 || h.slot_header_bytes.get() == 0)
+            && h.flags.get() == 0
             && (1..=CAPACITY_MAX).contains(&g.capacity_slots)
             && (1..=RECORD_BYTES_MAX).contains(&g.record_bytes)
             && (EVIDENCE_BYTES_MIN..=EVIDENCE_BYTES_MAX).contains(&g.evidence_bytes_max)
@@ -336,6 +357,9 @@ fn check_matches(
     m("schema_id", req.options.schema_id, h.schema_id.get())?;
     m("capacity", want.capacity_slots, g.capacity_slots)?;
     m("evidence_bytes_max", want.evidence_bytes_max as u64, g.evidence_bytes_max as u64)?;
+    if want.clock != g.clock {
+        return Err(ReplayLogError::mismatch(path, "clock", want.clock, g.clock));
+    }
     let len = file.metadata().map_err(|e| ReplayLogError::io("stat", path, e))?.len();
     m("file_bytes", g.file_bytes, len)?;
     if let Some(wanted) = &req.options.layout {

@@ -2,7 +2,7 @@
 
 use crate::error::{ReplayLogError, Result};
 use crate::format::layout::Layout;
-use crate::format::ring::{EVIDENCE_BYTES_DEFAULT, EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN};
+use crate::format::ring::{Clock, EVIDENCE_BYTES_DEFAULT, EVIDENCE_BYTES_MAX, EVIDENCE_BYTES_MIN};
 
 /// A record type that can describe its own fields, so the ring file carries its layout.
 pub trait RecordLayout {
@@ -25,8 +25,13 @@ pub struct RingOptions {
     /// `HeaderMismatch`. Default 0.
     pub schema_id: u64,
     /// Bytes reserved per slot for failure evidence: 16 bytes of kind and code plus the message.
-    /// Default 256, bounds 16..=16384. Must match the file on reopen.
+    /// Default 256, bounds 16..=16384. Must match the file on reopen. In format 3 the evidence
+    /// lives in a region of its own, touched only by appends that carry evidence.
     pub evidence_bytes_max: u32,
+    /// The clock that stamps each record, stored in a new file. Default [`Clock::None`] (no
+    /// timestamp word: the smallest slot). Must match the file on reopen (`HeaderMismatch` on
+    /// field `clock`); version 2 files have no clock.
+    pub clock: Clock,
     /// Record layout to store in a new file. On reopen, `Some` must equal the stored layout
     /// (`HeaderMismatch` on field `layout`); `None` accepts whatever the file holds. Default `None`.
     pub layout: Option<Layout>,
@@ -43,6 +48,7 @@ impl Default for RingOptions {
             mlock: false,
             schema_id: 0,
             evidence_bytes_max: EVIDENCE_BYTES_DEFAULT,
+            clock: Clock::None,
             layout: None,
             lock_wait_ms: 500,
         }
@@ -74,6 +80,12 @@ impl RingOptions {
     /// Sets `evidence_bytes_max`.
     pub fn evidence_bytes_max(mut self, bytes: u32) -> Self {
         self.evidence_bytes_max = bytes;
+        self
+    }
+
+    /// Sets the clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 

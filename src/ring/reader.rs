@@ -41,6 +41,8 @@ pub struct RawRecord {
     pub seq: u64,
     /// Writer epoch that wrote it.
     pub epoch: u32,
+    /// The record's timestamp in nanoseconds, when the ring has a clock.
+    pub timestamp_ns: Option<u64>,
     /// The record's bytes.
     pub bytes: Vec<u8>,
     /// Failure evidence, if any.
@@ -142,25 +144,34 @@ impl RawRing {
         best.map(|s| (s.epoch.get(), s.synced_next.get()))
     }
 
-    /// Reads slot `index` with the seqlock discipline into `buf` (resized to the slot stride).
+    /// Reads slot `index` with the seqlock discipline into `buf`: the slot (`slot_bytes`), then,
+    /// in format 3 when the slot is flagged with evidence, its evidence entry.
     ///
     /// The copy is made of relaxed atomic word loads between the seqlock's checks
     /// (`lowlevel::seqlock`), so it may run while the writer, in this or another process, rewrites
-    /// the slot: such a copy is discarded (`Err(None)`), never returned. The whole slot is copied,
-    /// evidence area included: one sequential stream keeps the hardware prefetcher ahead of a
-    /// reader going through the ring (copying only the header, record and evidence present was
-    /// 1.5-2x slower at 64 B records, where they are 96 of 352 bytes).
+    /// the slot: such a copy is discarded (`Err(None)`), never returned. The writer stores a
+    /// record's evidence entry inside the same seqlock section as its slot, so an entry copied
+    /// between the same checks belongs with the slot copied. The whole slot is copied (in format
+    /// 2, evidence area included): one sequential stream keeps the hardware prefetcher ahead of a
+    /// reader going through the ring.
     pub fn read_slot_into(&self, index: u64, buf: &mut Vec<u8>) -> std::result::Result<SlotMeta, Option<SlotFault>> {
         let g = &self.geometry;
         let off = g.slot_offset(index) as usize;
-        buf.resize(g.slot_bytes as usize, 0);
+        let stride = g.slot_bytes as usize;
+        buf.resize(stride, 0);
         let word = ReadWord { region: &self.region, off: off + SLOT_SEQ };
         let Some(before) = seqlock::begin_read(&word) else { return Err(Some(SlotFault::Busy)) };
         self.region.copy_out(off, buf);
+        let flags = u16::from_le_bytes([buf[SLOT_FLAGS], buf[SLOT_FLAGS + 1]]);
+        if g.evidence_out_of_line() && flags & SLOT_FLAG_EVIDENCE != 0 {
+            buf.resize(stride + g.evidence_entry_bytes as usize, 0);
+            self.region.copy_out(g.evidence_entry_offset(index) as usize, &mut buf[stride..]);
+        }
         if !seqlock::end_read(&word, before) || u64::from_le_bytes(buf[..8].try_into().unwrap()) != before {
             return Err(None);
         }
-        check_slot(g, index, buf).map_err(Some)
+        let (slot, entry) = buf.split_at(stride);
+        check_record(g, index, slot, entry).map_err(Some)
     }
 
     /// Reads slot `index`.
@@ -173,14 +184,17 @@ impl RawRing {
         }
     }
 
-    fn decode(&self, meta: SlotMeta, slot: &[u8]) -> RawRecord {
-        let rb = self.geometry.record_bytes as usize;
-        let body = &slot[SLOT_HEADER_BYTES..];
+    /// Decodes a record `read_slot_into` accepted from what it left in `buf`.
+    fn decode(&self, meta: SlotMeta, buf: &[u8]) -> RawRecord {
+        let g = &self.geometry;
+        let (slot, entry) = buf.split_at(g.slot_bytes as usize);
+        let at = g.record_offset();
         let evidence = match meta.evidence_bytes {
             0 => None,
-            n => evidence::decode(&body[rb..rb + n as usize]).map(|e| e.to_owned()),
+            _ => evidence::decode(record_evidence(g, &meta, slot, entry)).map(|e| e.to_owned()),
         };
-        RawRecord { seq: meta.seq, epoch: meta.epoch, bytes: body[..rb].to_vec(), evidence }
+        let bytes = slot[at..at + g.record_bytes as usize].to_vec();
+        RawRecord { seq: meta.seq, epoch: meta.epoch, timestamp_ns: meta.timestamp_ns, bytes, evidence }
     }
 
     /// The live window as a writer opening the file now would recover it (read-only; with a
@@ -484,7 +498,12 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingReader<T> {
         match o {
             ReadOutcome::Record(r) => {
                 let record = T::read_from_bytes(&r.bytes).expect("record size checked at open");
-                ReadOutcome::Record(ReplayRecord { seq: r.seq, record, evidence: r.evidence })
+                ReadOutcome::Record(ReplayRecord {
+                    seq: r.seq,
+                    timestamp_ns: r.timestamp_ns,
+                    record,
+                    evidence: r.evidence,
+                })
             }
             ReadOutcome::Pending => ReadOutcome::Pending,
             ReadOutcome::Lapped { missed, resumed_at } => ReadOutcome::Lapped { missed, resumed_at },

@@ -191,14 +191,16 @@ impl Region {
         self.raw.lock()
     }
 
-    /// Touches every page for writing (the first word of each rewritten with its own value, a
-    /// relaxed atomic load and store like every other access), so that the first lap of appends
-    /// takes no page fault or dirty-tracking fault.
-    pub fn prefault_for_write(&mut self) {
+    /// Touches every page of `off .. off + len` for writing (the first word of each rewritten with
+    /// its own value, a relaxed atomic load and store like every other access), so that the first
+    /// lap of appends takes no page fault or dirty-tracking fault.
+    pub fn prefault_for_write(&mut self, off: usize, len: usize) {
         assert!(self.writable, "prefault of a read-only mapping");
+        self.check(off, len);
         let page = 4096;
-        let mut off = 0;
-        while off + 8 <= self.len {
+        let end = off + len;
+        let mut off = off / page * page;
+        while off + 8 <= end {
             // Sole writer (see `write`): the value stored is the value loaded.
             let word = self.atomic(off);
             word.store(word.load(Ordering::Relaxed), Ordering::Relaxed);

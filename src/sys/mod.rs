@@ -5,10 +5,12 @@
 //! Everything above this module uses the safe API below; nothing else in the crate may contain
 //! `unsafe` (enforced by `#![deny(unsafe_code)]` at the crate root, allowed only here).
 
+mod clock;
 mod file;
 mod map;
 mod words;
 
+pub use clock::monotonic_ns;
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
 pub use words::{AtomicWord, load_words, store_words};

@@ -270,7 +270,13 @@ fn export_journal(dir: &Path, stream: Stream<'_>) -> Result<u64> {
                 let bar = progress(total, "exporting");
                 for r in iter {
                     let r = r?;
-                    let raw = RawRecord { seq: r.seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence };
+                    let raw = RawRecord {
+                        seq: r.seq,
+                        epoch: r.epoch,
+                        timestamp_ns: r.timestamp_ns,
+                        bytes: r.bytes,
+                        evidence: r.evidence,
+                    };
                     entry.clear();
                     archive::encode_record(&mut entry, &raw);
                     journal.write(&entry).map_err(err)?;

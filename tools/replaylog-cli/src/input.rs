@@ -113,6 +113,8 @@ pub struct Rec {
     pub seq: u64,
     /// Writer epoch.
     pub epoch: u32,
+    /// The record's timestamp (rings with a clock).
+    pub timestamp_ns: Option<u64>,
     /// Record bytes.
     pub bytes: Vec<u8>,
     /// Failure evidence.
@@ -148,7 +150,14 @@ impl<'a> RingRecords<'a> {
         for attempt in 0..1000 {
             match self.ring.read_slot(index) {
                 SlotRead::Valid(r) if r.seq == seq => {
-                    return Ok(Rec { seq, epoch: r.epoch, bytes: r.bytes, evidence: r.evidence, lsn: None });
+                    return Ok(Rec {
+                        seq,
+                        epoch: r.epoch,
+                        timestamp_ns: r.timestamp_ns,
+                        bytes: r.bytes,
+                        evidence: r.evidence,
+                        lsn: None,
+                    });
                 }
                 SlotRead::Valid(r) if r.seq > seq => {
                     return Err(CliError::problem(
@@ -216,9 +225,14 @@ impl ArchiveDecoder {
         }
         let rb = self.record_bytes;
         match archive::decode_entry(&item.data, rb as usize) {
-            Ok(e) => {
-                Ok(Some(Rec { seq: e.seq, epoch: e.epoch, bytes: e.bytes, evidence: e.evidence, lsn: Some(item.lsn) }))
-            }
+            Ok(e) => Ok(Some(Rec {
+                seq: e.seq,
+                epoch: e.epoch,
+                timestamp_ns: e.timestamp_ns,
+                bytes: e.bytes,
+                evidence: e.evidence,
+                lsn: Some(item.lsn),
+            })),
             Err(why) => Err(CliError::new(
                 &src.path,
                 format!("{} lsn {} is not an archived record of {rb} bytes: {why}", item.kind, item.lsn),
