@@ -513,13 +513,14 @@ pub fn time_appends<T: BenchRecord, A: Appender<T>>(
 
 /// Bytes before slot 0 in the raw baseline (holds the cursor).
 const RAW_HEADER_BYTES: usize = 4096;
-/// The baseline's own slot header (seq word, CRC): as long as a ring slot's header, so the record
-/// sits at the same offset in a slot of the same stride. Not the ring format.
-const RAW_SLOT_HEADER_BYTES: usize = 32;
+/// The baseline's own slot header: a 32-bit CRC and the low 32 bits of the seq. Not the ring
+/// format.
+const RAW_SLOT_HEADER_BYTES: usize = 8;
 
-/// Baseline (a): the limit written as simply as possible. A prefaulted shared mapping with the
-/// default ring's slot stride; copy the record, CRC-32 it (crc32fast), store CRC and seq in the
-/// slot, store the cursor. No seqlock, epoch or evidence.
+/// Baseline (a): the minimal raw ring a user would write instead, as simply as possible. A
+/// prefaulted shared mapping, slots of `round_up(8 + record, 8)` bytes (72 for a 64 B record);
+/// copy the record, CRC-32 it (crc32fast), store CRC and seq in the slot header, store the cursor.
+/// No seqlock, epoch, evidence or timestamp.
 pub struct RawRing {
     map: MmapMut,
     stride: usize,
@@ -529,8 +530,7 @@ pub struct RawRing {
 
 impl RawRing {
     pub fn create(path: &Path, record_bytes: usize, capacity: u64) -> Result<RawRing, BoxError> {
-        // The slot stride a default ring of this record size has.
-        let stride = RingOptions::default().slot_bytes(record_bytes as u32).ok_or("record too large")? as usize;
+        let stride = (RAW_SLOT_HEADER_BYTES + record_bytes).next_multiple_of(8);
         let len = RAW_HEADER_BYTES + stride * capacity as usize;
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
         file.set_len(len as u64)?;
@@ -552,8 +552,8 @@ impl<T: BenchRecord> Appender<T> for RawRing {
         let slot = &mut self.map[off..off + self.stride];
         slot[header..header + record.len()].copy_from_slice(record);
         let crc = crc32fast::hash(record);
-        slot[20..24].copy_from_slice(&crc.to_le_bytes());
-        slot[0..8].copy_from_slice(&seq.to_le_bytes());
+        slot[0..4].copy_from_slice(&crc.to_le_bytes());
+        slot[4..8].copy_from_slice(&(seq as u32).to_le_bytes());
         self.next = seq + 1;
         self.map[0..8].copy_from_slice(&self.next.to_le_bytes());
     }
@@ -590,6 +590,19 @@ fn ring_size<T: BenchRecord>(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), Box
     {
         let mut log: RingLog<T> = RingLog::open(dir.path().join("default.ring"), RING_CAPACITY)?;
         let (a, b) = time_appends::<T, _>(&mut log, plan, warmup, g, "RingLog default (b)", "");
+        rows.extend([a, b]);
+    }
+    {
+        let opts = RingOptions::default().prefault(true);
+        let mut log: RingLog<T> = RingLog::open_with(dir.path().join("prefault.ring"), RING_CAPACITY, opts)?;
+        let (a, b) = time_appends::<T, _>(&mut log, plan, warmup, g, "RingLog prefault (d)", "");
+        rows.extend([a, b]);
+    }
+    {
+        // The cost of a CLOCK_MONOTONIC stamp per record (read through the vDSO): (e) against (d).
+        let opts = RingOptions::default().prefault(true).clock(replaylog::Clock::Monotonic);
+        let mut log: RingLog<T> = RingLog::open_with(dir.path().join("mono.ring"), RING_CAPACITY, opts)?;
+        let (a, b) = time_appends::<T, _>(&mut log, plan, warmup, g, "RingLog prefault, clock monotonic (e)", "");
         rows.extend([a, b]);
     }
     {
@@ -656,10 +669,71 @@ fn ring_size<T: BenchRecord>(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), Box
     Ok(())
 }
 
-/// Ring suite: baselines (a) raw, (b) default, (c) prefault+mlock, at 64 B and 256 B; replay.
+/// Ring suite: baselines (a) raw, (b) default, (c) prefault+mlock, (d) prefault, (e) prefault
+/// with a monotonic stamp, at 64 B and 256 B; replay; lanes on 1 and 2 threads.
 pub fn ring_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
     ring_size::<Rec64>(plan, rows)?;
-    ring_size::<Rec256>(plan, rows)
+    ring_size::<Rec256>(plan, rows)?;
+    ring_lanes(plan, rows)
+}
+
+/// Lanes, the recorder's model: one prefaulted, monotonic-stamped 64 B ring per thread and no
+/// shared state, with 1 and then 2 threads appending at once; the rows give ops/s over all
+/// threads (2 lanes against 1 is the scaling figure). Timed in batches of 1024 appends.
+fn ring_lanes(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    const BATCH: u64 = 1024;
+    let dir = plan.scratch()?;
+    let n = plan.ring_appends.next_multiple_of(BATCH);
+    for threads in [1usize, 2] {
+        let opts = RingOptions::default().prefault(true).clock(replaylog::Clock::Monotonic);
+        let mut logs = Vec::new();
+        for t in 0..threads {
+            let path = dir.path().join(format!("lanes{threads}-{t}.ring"));
+            logs.push(RingLog::<Rec64>::open_with(path, RING_CAPACITY, opts.clone())?);
+        }
+        let barrier = Barrier::new(threads + 1);
+        let barrier = &barrier;
+        let (hist, elapsed) = std::thread::scope(|s| -> Result<_, BoxError> {
+            let handles: Vec<_> = logs
+                .into_iter()
+                .map(|mut log| {
+                    s.spawn(move || {
+                        let mut rec = Rec64::new(0);
+                        let mut h = new_hist();
+                        barrier.wait();
+                        for batch in 0..n / BATCH {
+                            let t0 = Instant::now();
+                            for i in 0..BATCH {
+                                rec.set_seq(batch * BATCH + i);
+                                log.append(black_box(&rec)).expect("append");
+                            }
+                            record(&mut h, t0.elapsed(), BATCH);
+                        }
+                        h
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let start = Instant::now();
+            let mut all = new_hist();
+            for h in handles {
+                all.add(&h.join().map_err(|_| "lane thread panicked")?).map_err(|e| format!("histogram: {e:?}"))?;
+            }
+            Ok((all, start.elapsed()))
+        })?;
+        rows.push(Row {
+            group: "ring lanes".into(),
+            variant: format!("{threads} lane(s), {threads} thread(s), prefault, monotonic"),
+            size: size_of::<Rec64>(),
+            ops: n * threads as u64,
+            method: format!("batch/{BATCH}"),
+            hist,
+            elapsed,
+            threads,
+            note: String::new(),
+        });
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 //! `--from` is a ring seq (rings, archives) or an LSN (other journals).
 //!
 //! `--json` prints JSON lines, one per record:
-//! `{"type": "record", "seq", "epoch", "lsn": null | n, "fields": null | {name: value},
+//! `{"type": "record", "seq", "epoch", "timestamp_ns": null | n, "lsn": null | n, "fields": null | {name: value},
 //! "hex", "evidence": null | {"kind": "backend" | "runtime" | "timeout" | "other",
 //! "other_code", "code", "message"}}`, or per journal entry:
 //! `{"type": "entry", "lsn", "kind": "entry" | "snapshot", "bytes", "hex", "utf8": null |

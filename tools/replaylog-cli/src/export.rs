@@ -8,9 +8,10 @@
 //!   "evidence_bytes_max" (null for an archive), "layout": null | {..}}` (a plain journal's
 //!   header has only `type`, `source`, `path`, `layout`). A ring being written while it is
 //!   exported fails (status 1) if a record is overwritten before it was read.
-//! * `csv`: a header row, then one row per record: `seq,epoch,lsn,<fields>,record_hex,
-//!   evidence_kind,evidence_other_code,evidence_code,evidence_message` (fields per the layout,
-//!   `name[i]` per array element, none without a layout; `lsn` empty for a ring; the evidence
+//! * `csv`: a header row, then one row per record: `seq,epoch,timestamp_ns,lsn,<fields>,
+//!   record_hex,evidence_kind,evidence_other_code,evidence_code,evidence_message` (fields per the
+//!   layout, `name[i]` per array element, none without a layout; `timestamp_ns` empty without a
+//!   clock; `lsn` empty for a ring; the evidence
 //!   columns empty without evidence). A plain journal: `lsn,kind,bytes,<fields>,data_hex,
 //!   data_utf8`. Quoting per RFC 4180.
 //! * `journal:DIR` (DIR must not exist, or be empty): an archive journal, exactly what
@@ -137,7 +138,8 @@ fn header_json(path: &Path, source: &str, h: &ArchiveHeader, evidence: Option<u3
 }
 
 fn record_csv(layout: Option<&Layout>, r: &Rec) -> Vec<String> {
-    let mut row = vec![r.seq.to_string(), r.epoch.to_string(), r.lsn.map_or(String::new(), |l| l.to_string())];
+    let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+    let mut row = vec![r.seq.to_string(), r.epoch.to_string(), opt(r.timestamp_ns), opt(r.lsn)];
     if let Some(l) = layout {
         // The layout was checked against the record size: every field decodes.
         row.extend(l.decode_record(&r.bytes).map(|f| fields_csv(&f)).unwrap_or_default());
@@ -182,7 +184,7 @@ fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u
                 Some(header.record_bytes),
             )?;
             if csv {
-                let mut cols: Vec<String> = ["seq", "epoch", "lsn"].map(String::from).to_vec();
+                let mut cols: Vec<String> = ["seq", "epoch", "timestamp_ns", "lsn"].map(String::from).to_vec();
                 cols.extend(layout.as_ref().map(csv_columns).unwrap_or_default());
                 cols.extend(
                     ["record_hex", "evidence_kind", "evidence_other_code", "evidence_code", "evidence_message"]

@@ -1,8 +1,9 @@
 //! `replaylog inspect PATH [--json]`: what a ring or journal holds, read-only.
 //!
 //! `--json` prints one object. Ring:
-//! `{"path", "format": "ring", "version", "record_bytes", "evidence_bytes_max", "slot_bytes",
-//! "capacity", "schema_id", "slots_offset", "file_bytes", "created_unix_ms", "layout": null |
+//! `{"path", "format": "ring", "version", "clock": "none" | "monotonic" | "caller", "record_bytes",
+//! "evidence_bytes_max", "slot_bytes", "capacity", "schema_id", "slots_offset", "evidence_offset",
+//! "evidence_entry_bytes" (0 and 0 in version 2), "file_bytes", "created_unix_ms", "layout": null |
 //! {"name", "fields": [{"name", "type", "offset", "count"}], "text"}, "state": null | {"epoch",
 //! "synced_next"}, "cursor_hint": null | n, "window": null | {"first", "last", "records",
 //! "anchor": "watermark" | "newest", "anchor_seq"}, "records_with_evidence": n | null,
@@ -73,12 +74,15 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
             "path": path.display().to_string(),
             "format": "ring",
             "version": info.version,
+            "clock": info.clock.to_string(),
             "record_bytes": info.record_bytes,
             "evidence_bytes_max": info.evidence_bytes_max,
             "slot_bytes": info.slot_bytes,
             "capacity": info.capacity,
             "schema_id": info.schema_id,
             "slots_offset": info.slots_offset,
+            "evidence_offset": info.evidence_offset,
+            "evidence_entry_bytes": info.evidence_entry_bytes,
             "file_bytes": info.file_bytes,
             "created_unix_ms": info.created_unix_ms,
             "layout": ring.layout().map_or(Value::Null, layout_json),
@@ -101,9 +105,14 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
     out.line(format!("  record       {} bytes; layout {layout}", info.record_bytes))?;
     out.line(format!("  schema id    {}", info.schema_id))?;
     out.line(format!(
-        "  capacity     {} slots of {} bytes (evidence up to {} bytes); file {} bytes",
-        info.capacity, info.slot_bytes, info.evidence_bytes_max, info.file_bytes
+        "  capacity     {} slots of {} bytes (evidence up to {} bytes{}); file {} bytes",
+        info.capacity,
+        info.slot_bytes,
+        info.evidence_bytes_max,
+        if info.evidence_entry_bytes > 0 { ", in a region of its own" } else { " inline" },
+        info.file_bytes
     ))?;
+    out.line(format!("  clock        {}", info.clock))?;
     out.line(format!("  created      {}", utc(info.created_unix_ms)))?;
     let state = ring.state().map_or("no valid state copy".to_string(), |(e, s)| format!("epoch {e}, synced_next {s}"));
     out.line(format!("  state        {state}"))?;

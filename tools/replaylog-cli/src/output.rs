@@ -258,6 +258,7 @@ impl Printer {
             "type": "record",
             "seq": r.seq,
             "epoch": r.epoch,
+            "timestamp_ns": r.timestamp_ns,
             "lsn": r.lsn,
             "fields": fields,
             "hex": hex(&r.bytes),
@@ -268,6 +269,9 @@ impl Printer {
     /// A record as one line of text.
     pub fn record_text(&self, r: &Rec) -> String {
         let mut s = format!("seq {} epoch {}", r.seq, r.epoch);
+        if let Some(ts) = r.timestamp_ns {
+            s.push_str(&format!(" t {ts}"));
+        }
         if let Some(lsn) = r.lsn {
             s.push_str(&format!(" lsn {lsn}"));
         }
