@@ -135,8 +135,8 @@ fn forge_slot(path: &Path, from: u64, to: u64, seq: u64, epoch: u32) {
     slot[SLOT_SEQ_COPY..SLOT_SEQ_COPY + 8].copy_from_slice(&seq.to_le_bytes());
     slot[SLOT_EPOCH..SLOT_EPOCH + 4].copy_from_slice(&epoch.to_le_bytes());
     slot[SLOT_FLAGS..SLOT_FLAGS + 2].copy_from_slice(&0u16.to_le_bytes());
-    let end = SLOT_HEADER_BYTES + g.record_bytes as usize;
-    let crc = replaylog::lowlevel::format::crc32(&[&slot[SLOT_CRC_START..end]]);
+    let end = g.checked_end(0);
+    let crc = g.slot_crc(&slot[SLOT_CRC_START..end]);
     slot[SLOT_CRC..SLOT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     patch(path, g.slot_offset(to), &slot);
 }

@@ -506,7 +506,7 @@ fn regression_epoch_exhausted_is_refused_before_anything_is_written() {
     let slot = g.slot_offset(1) as usize;
     bytes[slot + SLOT_EPOCH..slot + SLOT_EPOCH + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let end = slot + SLOT_HEADER_BYTES + 16;
-    let crc = crc32fast::hash(&bytes[slot + SLOT_CRC_START..end]);
+    let crc = g.slot_crc(&bytes[slot + SLOT_CRC_START..end]);
     bytes[slot + SLOT_CRC..slot + SLOT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     // Slot 2 holds junk outside the window, which a successful open would zero.
     bytes[g.slot_offset(2) as usize + 40] = 0x77;

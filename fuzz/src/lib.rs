@@ -21,7 +21,6 @@ use std::sync::{Arc, OnceLock};
 
 use replaylog::archive::{ArchiveHeader, decode_record, encode_record};
 use replaylog::journal::{Position, ReadOnlyJournal, validate_with};
-use replaylog::lowlevel::format::crc32;
 use replaylog::lowlevel::format::journal::{
     DATA_OFFSET, FRAME_BODY_MAX, FRAME_CRC_START, FRAME_HEADER_BYTES, FrameFault, KIND_ENTRY, KIND_SNAPSHOT,
     SEGMENT_HEADER_BYTES, SegmentHeader, WATERMARK_BYTES, WATERMARK_OFFSETS, Watermark, check_frame, encode_frame,
@@ -35,6 +34,7 @@ use replaylog::lowlevel::format::ring::{
     SLOT_EVIDENCE_BYTES, SLOT_FLAG_EPOCH_FIRST, SLOT_FLAG_EVIDENCE, SLOT_HEADER_BYTES, SLOT_MAGIC_OFFSET, STATE_BYTES,
     STATE_OFFSETS, SlotFault, check_slot, decode_cursor, slot_header_tail,
 };
+use replaylog::lowlevel::format::{crc32, crc32c};
 use replaylog::lowlevel::storage::Storage;
 use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::zerocopy::{FromBytes, IntoBytes};
@@ -126,7 +126,8 @@ pub fn seal_slot(g: &Geometry, slot: &mut [u8]) -> bool {
         return false;
     }
     let body_end = g.checked_end(evidence as u16);
-    put_crc(slot, SLOT_CRC, SLOT_CRC_START..body_end);
+    let crc = g.slot_crc(&slot[SLOT_CRC_START..body_end]);
+    slot[SLOT_CRC..SLOT_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     true
 }
 
@@ -137,7 +138,7 @@ pub fn seal_evidence_entry(slot: &[u8], entry: &mut [u8]) {
     if evidence == 0 || end > entry.len() {
         return;
     }
-    let crc = crc32(&[&entry[..EVIDENCE_ENTRY_CRC], &entry[EVIDENCE_ENTRY_HEADER_BYTES..end]]);
+    let crc = crc32c(&[], &[&entry[..EVIDENCE_ENTRY_CRC], &entry[EVIDENCE_ENTRY_HEADER_BYTES..end]]);
     entry[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].copy_from_slice(&crc.to_le_bytes());
 }
 

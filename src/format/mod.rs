@@ -17,6 +17,13 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
+/// CRC-32C (Castagnoli) of `words` (each as its 8 little-endian bytes) then the concatenation of
+/// `parts`: the checksum of format 3 ring slots and evidence entries (the `crc32` instruction on
+/// x86-64 with SSE4.2, a table elsewhere; the same value either way).
+pub fn crc32c(words: &[u64], parts: &[&[u8]]) -> u32 {
+    crate::sys::crc32c(words, parts)
+}
+
 /// Rounds `n` up to a multiple of `align` (a power of two).
 pub const fn round_up(n: u64, align: u64) -> u64 {
     (n + align - 1) & !(align - 1)

@@ -15,7 +15,7 @@
 use zerocopy::little_endian::{I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::{crc32, round_up};
+use super::{crc32, crc32c, round_up};
 
 /// First 8 bytes of both header copies.
 pub const RING_MAGIC: [u8; 8] = *b"RPLYRING";
@@ -188,7 +188,7 @@ pub fn decode_cursor(next: u64, check: u64) -> Option<u64> {
 ///
 /// ```text
 /// 0   u64  seq             publish word: stored last, with Release ordering; SEQ_BUSY while written
-/// 8   u32  crc             CRC-32 of the checksummed bytes (one range, below)
+/// 8   u32  crc             CRC-32C (version 3; CRC-32 in version 2) of the checksummed bytes
 /// 12  u32  magic           SLOT_MAGIC
 /// 16  u64  seq_copy        equals seq: ties the publish word to the checksummed bytes
 /// 24  u32  epoch           writer epoch that wrote this slot
@@ -261,7 +261,7 @@ pub const EVIDENCE_HEADER_BYTES: usize = 16;
 /// ```text
 /// 0   u64  seq             seq of the record the evidence belongs to
 /// 8   u32  epoch           epoch that wrote it
-/// 12  u32  crc             CRC-32 of bytes 0..12 then 16 .. 16 + evidence_bytes
+/// 12  u32  crc             CRC-32C of bytes 0..12 then 16 .. 16 + evidence_bytes
 /// 16  ..   evidence        the evidence (byte map above); its length is the slot's evidence_bytes
 /// ```
 /// A slot flagged with evidence is a record only when the entry at its index holds the slot's
@@ -542,6 +542,12 @@ impl Geometry {
         seq % self.capacity_slots
     }
 
+    /// The slot checksum of this version over `checked` (the bytes from [`SLOT_CRC_START`] to
+    /// [`Geometry::checked_end`]): CRC-32C in version 3, CRC-32 (IEEE) in version 2.
+    pub fn slot_crc(&self, checked: &[u8]) -> u32 {
+        if self.version == RING_VERSION_2 { crc32(&[checked]) } else { crc32c(&[], &[checked]) }
+    }
+
     /// The bytes of a slot the checksum covers, from [`SLOT_CRC_START`]: up to the end of the
     /// record (version 3), or of the evidence present (version 2).
     pub fn checked_end(&self, evidence_bytes: u16) -> usize {
@@ -632,7 +638,7 @@ pub fn check_slot(g: &Geometry, index: u64, slot: &[u8]) -> Result<SlotMeta, Slo
         return Err(SlotFault::BadHeader);
     }
     let body_end = g.checked_end(evidence_bytes);
-    if crc32(&[&slot[SLOT_CRC_START..body_end]]) != crc || u64_at(SLOT_SEQ_COPY) != seq {
+    if g.slot_crc(&slot[SLOT_CRC_START..body_end]) != crc || u64_at(SLOT_SEQ_COPY) != seq {
         return Err(SlotFault::Checksum);
     }
     if has_evidence && !g.evidence_out_of_line() {
@@ -662,7 +668,7 @@ pub fn check_evidence_entry(g: &Geometry, meta: &SlotMeta, entry: &[u8]) -> Resu
     let epoch = u32::from_le_bytes(entry[EVIDENCE_ENTRY_EPOCH..EVIDENCE_ENTRY_EPOCH + 4].try_into().unwrap());
     let crc = u32::from_le_bytes(entry[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].try_into().unwrap());
     let evidence = &entry[EVIDENCE_ENTRY_HEADER_BYTES..EVIDENCE_ENTRY_HEADER_BYTES + n];
-    if seq != meta.seq || epoch != meta.epoch || crc != crc32(&[&entry[..EVIDENCE_ENTRY_CRC], evidence]) {
+    if seq != meta.seq || epoch != meta.epoch || crc != crc32c(&[], &[&entry[..EVIDENCE_ENTRY_CRC], evidence]) {
         return Err(SlotFault::Evidence);
     }
     if !evidence_well_formed(evidence) {
@@ -700,12 +706,13 @@ pub fn evidence_entry_header(seq: u64, epoch: u32, evidence: &[&[u8]]) -> [u8; E
     let mut h = [0u8; EVIDENCE_ENTRY_HEADER_BYTES];
     h[EVIDENCE_ENTRY_SEQ..EVIDENCE_ENTRY_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
     h[EVIDENCE_ENTRY_EPOCH..EVIDENCE_ENTRY_EPOCH + 4].copy_from_slice(&epoch.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&h[..EVIDENCE_ENTRY_CRC]);
-    for part in evidence {
-        hasher.update(part);
+    let mut parts = [&h[..EVIDENCE_ENTRY_CRC], &[], &[]];
+    for (slot, part) in parts[1..].iter_mut().zip(evidence) {
+        *slot = part;
     }
-    h[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].copy_from_slice(&hasher.finalize().to_le_bytes());
+    assert!(evidence.len() <= 2, "evidence is passed as at most two parts (header, message)");
+    let crc = crc32c(&[], &parts);
+    h[EVIDENCE_ENTRY_CRC..EVIDENCE_ENTRY_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     h
 }
 

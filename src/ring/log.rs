@@ -580,19 +580,13 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
         // One CRC over bytes 16.. of the slot (header words, timestamp, record, and in format 2
         // the evidence), the header's 16 bytes from one 16-byte store the CRC's first load is
         // forwarded from. Same checksum as one pass over the slot.
-        let mut checked = [0u8; SLOT_HEADER_BYTES_TIMED - SLOT_CRC_START];
-        let (words, stamp) = checked.split_at_mut(SLOT_HEADER_BYTES - SLOT_CRC_START);
-        store_u64_pair(words.try_into().expect("16 bytes"), lo, hi);
-        stamp.copy_from_slice(&ts.to_le_bytes());
-        let crc = {
-            let mut h = crc32fast::Hasher::new();
-            h.update(&checked[..header_bytes - SLOT_CRC_START]);
-            h.update(record);
-            if let (Some((eh, m)), true) = (evidence, inline_evidence) {
-                h.update(eh);
-                h.update(m);
-            }
-            h.finalize()
+        let crc = if inline_evidence {
+            version_2_crc(lo, hi, record, evidence)
+        } else {
+            // CRC-32C on the `crc32` instruction, fed the header words from registers (no load
+            // waits for the stores just made) and the caller's record.
+            let words = [lo, hi, ts];
+            crate::format::crc32c(&words[..(header_bytes - SLOT_CRC_START) / 8], &[record])
         };
         debug_assert!(self.geometry.checked_end(evidence_bytes as u16) <= self.geometry.slot_bytes as usize);
 
@@ -786,6 +780,22 @@ impl<'a, T: FromBytes + IntoBytes + Immutable + KnownLayout> Iterator for RingIt
         let n = (self.end - self.seq) as usize;
         (0, Some(n))
     }
+}
+
+/// A version 2 slot's CRC-32 (IEEE) over the header words, the record and the inline evidence.
+/// The header's 16 bytes come from one 16-byte store the CRC's first load is forwarded from.
+#[inline]
+fn version_2_crc(lo: u64, hi: u64, record: &[u8], evidence: Option<(&[u8], &[u8])>) -> u32 {
+    let mut checked = [0u8; SLOT_HEADER_BYTES - SLOT_CRC_START];
+    store_u64_pair(&mut checked, lo, hi);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&checked);
+    h.update(record);
+    if let Some((eh, m)) = evidence {
+        h.update(eh);
+        h.update(m);
+    }
+    h.finalize()
 }
 
 /// The seq word of one slot of the writer's mapping.

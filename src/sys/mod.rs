@@ -6,11 +6,13 @@
 //! `unsafe` (enforced by `#![deny(unsafe_code)]` at the crate root, allowed only here).
 
 mod clock;
+mod crc32c;
 mod file;
 mod map;
 mod words;
 
 pub use clock::monotonic_ns;
+pub use crc32c::crc32c;
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
 pub use words::{AtomicWord, load_words, store_words};
