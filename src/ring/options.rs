@@ -27,7 +27,9 @@ pub struct RingOptions {
     /// slots, at most the whole ring. Trade-off: re-armed pages are dirty, so the next fdatasync
     /// writes them back even if unchanged (extra writeback bounded by that span, plus the time to
     /// re-arm it inside `sync`); a writer that outruns the span before its next `sync` faults
-    /// beyond it as before.
+    /// beyond it as before, and so do pages the kernel writes back on its own between two syncs
+    /// (background writeback when the system's dirty memory passes `vm.dirty_background_*`, or
+    /// data dirty for longer than `vm.dirty_expire_centisecs`).
     pub prefault: bool,
     /// `mlock` the mapping so it is never paged out. Default `false`. Needs `RLIMIT_MEMLOCK` (or
     /// CAP_IPC_LOCK) for the file's size; failure is an `Io` error from open.

@@ -309,7 +309,8 @@ mod tests {
         // A disk filesystem (tmpfs does no dirty tracking, so nothing would fault to begin with).
         let dir = tempfile::tempdir().unwrap();
         let page = page_bytes();
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).open(dir.path().join("m")).unwrap();
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(dir.path().join("m")).unwrap();
         file.set_len((PAGES * page) as u64).unwrap();
         let mut region = Region::map_mut(&file, PAGES * page, false).unwrap();
         let pattern: Vec<u8> = (0..PAGES * page).map(|i| (i * 7 + i / 4096) as u8).collect();
