@@ -145,6 +145,8 @@ pub struct RingLog<T> {
     last_ts: u64,
     /// Evidence entries (format 3) were written since the last sync.
     evidence_unsynced: bool,
+    /// `RingOptions::prefault`: `sync` re-arms the pages ahead of the writer.
+    prefault: bool,
     poisoned: Option<String>,
     recovery: RecoveryReport,
     _record: PhantomData<fn() -> T>,
@@ -222,6 +224,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             clock: g.clock,
             last_ts: 0,
             evidence_unsynced: false,
+            prefault: options.prefault,
             poisoned: None,
             recovery: RecoveryReport {
                 created: opened.created,
@@ -650,6 +653,15 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
     /// sync and of the cursor, fdatasync, then the new sync watermark in the alternate state copy,
     /// msync'd and fdatasync'd. Durable on return.
     ///
+    /// Writeback write-protects the pages it cleaned, so the first append to each afterwards
+    /// would take a page fault. With [`RingOptions::prefault`], `sync` therefore ends by re-arming
+    /// for writing the pages the next appends go to (and the cursor's), content unchanged: from
+    /// the next slot on, `max(2 x the appends since the previous sync, 64 KiB of slots)`, at most
+    /// the whole ring. The faults are taken here instead of in `append`; the re-armed pages are
+    /// dirty, so the next `sync`'s fdatasync writes them back even if no append reached them
+    /// (extra writeback bounded by that span). A writer that outruns the span before its next
+    /// sync faults beyond it as without prefault.
+    ///
     /// # Errors
     /// `Io` on the first failure, after which the handle is poisoned: every later `append` and
     /// `sync` returns `Poisoned` (a failed sync is never retried as if it could succeed).
@@ -697,7 +709,27 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             self.synced_next = previous;
             return Err(e);
         }
+        if self.prefault {
+            self.rearm_ahead(unsynced);
+        }
         Ok(())
+    }
+
+    /// Re-arms for writing (see `sync`) the cursor and the slots of the next
+    /// `max(2 x appended, 64 KiB worth)` seqs from `next` on, wrapping at the end of the slots.
+    /// Best effort: everything is durable already, and a re-arm that fails (out of memory) only
+    /// leaves those pages to fault in `append` as without prefault.
+    fn rearm_ahead(&mut self, appended: u64) {
+        const AHEAD_BYTES_MIN: u64 = 64 << 10;
+        let g = self.geometry;
+        let stride = g.slot_bytes as u64;
+        let ahead = appended.saturating_mul(2).max(AHEAD_BYTES_MIN.div_ceil(stride)).min(g.capacity_slots);
+        let from = self.next % g.capacity_slots;
+        let to_end = ahead.min(g.capacity_slots - from);
+        for (index, slots) in [(from, to_end), (0, ahead - to_end)] {
+            let _ = self.region.rearm_for_write(g.slot_offset(index) as usize, (slots * stride) as usize);
+        }
+        let _ = self.region.rearm_for_write(CURSOR_OFFSET as usize, 16);
     }
 
     /// Iterates the live window in publish order without allocating. Each slot is re-validated;

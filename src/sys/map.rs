@@ -198,13 +198,138 @@ impl Region {
         assert!(self.writable, "prefault of a read-only mapping");
         self.check(off, len);
         let page = 4096;
-        let end = off + len;
-        let mut off = off / page * page;
-        while off + 8 <= end {
-            // Sole writer (see `write`): the value stored is the value loaded.
+        let start = off / page * page;
+        self.touch_pages(start, off + len, page);
+    }
+
+    /// Makes the pages covering `off .. off + len` (widened to whole pages) present and writable
+    /// again without changing a byte, so that the next stores to them take no page fault.
+    ///
+    /// After writeback (msync, fdatasync) the kernel write-protects the cleaned pages of a shared
+    /// file mapping to notice the next write (dirty tracking); the first store to each then takes
+    /// a minor fault. This takes those faults now, at the caller's chosen time: with
+    /// `madvise(MADV_POPULATE_WRITE)` (Linux >= 5.14), or, where the kernel does not know that
+    /// advice (`EINVAL`), by rewriting one word per page with its own value (a relaxed atomic load
+    /// and store, as [`Region::prefault_for_write`] does). Either way the pages become dirty: the
+    /// next fdatasync writes them back even if nothing changes them.
+    ///
+    /// # Errors
+    /// Any other `madvise` failure (`ENOMEM`, `EFAULT` for pages beyond the end of the file,
+    /// `EINTR` when a fatal signal is pending); the mapping's content is unchanged.
+    pub fn rearm_for_write(&mut self, off: usize, len: usize) -> std::io::Result<()> {
+        assert!(self.writable, "re-arm of a read-only mapping");
+        self.check(off, len);
+        if len == 0 {
+            return Ok(());
+        }
+        let page = page_bytes();
+        let start = off / page * page;
+        // The mapping spans whole pages (mmap rounds its length up), so the last page may end
+        // past `self.len`; madvise takes the length up to the page end itself.
+        let end = (off + len).min(self.len);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use nix::sys::mman::{MmapAdvise, madvise};
+            let addr = std::ptr::NonNull::new(self.raw.as_mut_ptr().wrapping_add(start).cast::<std::ffi::c_void>())
+                .expect("a live mapping is not at address 0");
+            // SAFETY: `start .. end` lies inside this live mapping (bounds checked above; the
+            // mapping base is page aligned and `start` a multiple of the page size, as madvise
+            // requires). MADV_POPULATE_WRITE only faults the pages in as a write fault would (for
+            // a shared file mapping: page_mkwrite, PTE made writable, page marked dirty); it
+            // reads and writes no byte, so it cannot race with any access of other threads or
+            // processes, and no Rust reference to the memory is invalidated.
+            match unsafe { madvise(addr, end - start, MmapAdvise::MADV_POPULATE_WRITE) } {
+                Ok(()) => return Ok(()),
+                // A kernel before 5.14 (unknown advice): touch the pages instead.
+                Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => return Err(std::io::Error::from_raw_os_error(e as i32)),
+            }
+        }
+        self.touch_pages(start, end, page);
+        Ok(())
+    }
+
+    /// Rewrites the first word of every `page`-byte page from `start` (a multiple of `page`)
+    /// below `end` with its own value: a write access per page, content unchanged.
+    fn touch_pages(&mut self, start: usize, end: usize, page: usize) {
+        let mut off = start;
+        while off < end && off + 8 <= self.len {
+            // Sole writer (see `write`): the value stored is the value loaded, with the relaxed
+            // atomic word accesses every other access of these bytes uses (module docs).
             let word = self.atomic(off);
             word.store(word.load(Ordering::Relaxed), Ordering::Relaxed);
             off += page;
         }
+    }
+}
+
+/// The system's page size (`sysconf(_SC_PAGESIZE)`: glibc answers from the auxiliary vector,
+/// no system call).
+fn page_bytes() -> usize {
+    // SAFETY: sysconf takes an integer and returns an integer; no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|n| n.is_power_of_two() && *n >= 4096).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minor_faults_of_this_thread() -> i64 {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes a complete `rusage` into the pointer it is given.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        // SAFETY: initialised by the successful call above (and zeroed before it).
+        unsafe { usage.assume_init() }.ru_minflt
+    }
+
+    const PAGES: usize = 16;
+
+    /// Syncs the whole mapping (the kernel write-protects the cleaned pages), runs `rearm`, checks
+    /// that it changed no byte, then stores one new word into each page `0..PAGES` and returns
+    /// which pages' stores faulted.
+    fn faulting_pages(region: &mut Region, file: &File, round: u64, rearm: impl FnOnce(&mut Region)) -> Vec<usize> {
+        let page = page_bytes();
+        region.flush_range(0, region.len).unwrap();
+        crate::sys::fdatasync(file).unwrap();
+        let before = region.bytes(0, region.len).to_vec();
+        rearm(region);
+        assert!(region.bytes(0, region.len) == before.as_slice(), "re-arm changed the mapping's content");
+        let mut faulted = Vec::new();
+        for p in 0..PAGES {
+            let f0 = minor_faults_of_this_thread();
+            region.store_u64(p * page + 64, round * 1000 + p as u64, Ordering::Relaxed);
+            if minor_faults_of_this_thread() > f0 {
+                faulted.push(p);
+            }
+        }
+        faulted
+    }
+
+    #[test]
+    fn rearm_for_write_removes_the_write_faults_of_cleaned_pages_and_changes_nothing() {
+        // A disk filesystem (tmpfs does no dirty tracking, so nothing would fault to begin with).
+        let dir = tempfile::tempdir().unwrap();
+        let page = page_bytes();
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(dir.path().join("m")).unwrap();
+        file.set_len((PAGES * page) as u64).unwrap();
+        let mut region = Region::map_mut(&file, PAGES * page, false).unwrap();
+        let pattern: Vec<u8> = (0..PAGES * page).map(|i| (i * 7 + i / 4096) as u8).collect();
+        region.write(0, &pattern);
+
+        let all: Vec<usize> = (0..PAGES).collect();
+        // Control: without a re-arm every cleaned page faults on its first store.
+        assert_eq!(faulting_pages(&mut region, &file, 1, |_| {}), all, "cleaned pages should fault (control)");
+        // madvise(MADV_POPULATE_WRITE) over everything: no store faults.
+        let len = region.len;
+        assert_eq!(faulting_pages(&mut region, &file, 2, |r| r.rearm_for_write(0, len).unwrap()), Vec::<usize>::new());
+        // The fallback of kernels without MADV_POPULATE_WRITE: no store faults either.
+        assert_eq!(faulting_pages(&mut region, &file, 3, |r| r.touch_pages(0, len, page)), Vec::<usize>::new());
+        // An unaligned range is widened to whole pages: bytes in pages 1..=4 re-arm pages 1..=4.
+        let faulted = faulting_pages(&mut region, &file, 4, |r| r.rearm_for_write(page + 100, 3 * page).unwrap());
+        let expected: Vec<usize> = (0..PAGES).filter(|p| !(1..=4).contains(p)).collect();
+        assert_eq!(faulted, expected);
     }
 }

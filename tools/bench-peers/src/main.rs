@@ -29,7 +29,7 @@ use harness::{BenchArgs, Plan};
 #[command(
     name = "replaylog-bench-peers",
     about = "replaylog vs raw baselines vs peer crates (mmap-vecdeque, okaywal, raft-engine, fjall): HDR latency percentiles and throughput",
-    after_help = "Suites for --only: ring, journal (ours and raw baselines), ring-peers, journal-peers, group. \
+    after_help = "Suites for --only: ring, ring-sync, journal (ours and raw baselines), ring-peers, journal-peers, group. \
 Default: all of them. Every row is measured in this process, in this run."
 )]
 struct Cli {

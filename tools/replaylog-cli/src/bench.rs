@@ -67,8 +67,8 @@ pub struct BenchArgs {
     /// Do not pin.
     #[arg(long)]
     pub no_pin: bool,
-    /// Run only these suites (comma-separated: ring, journal, group; the peers binary adds
-    /// ring-peers, journal-peers).
+    /// Run only these suites (comma-separated: ring, ring-sync, journal, group; the peers binary
+    /// adds ring-peers, journal-peers).
     #[arg(long, value_delimiter = ',', value_name = "SUITE")]
     pub only: Vec<String>,
     /// Print one JSON document instead of tables.
@@ -737,6 +737,164 @@ fn ring_lanes(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ring appends with a periodic sync
+
+/// How often the writer of the "ring append + sync" rows syncs (wall time).
+pub const SYNC_PERIOD: Duration = Duration::from_millis(10);
+/// Appends between two looks at the clock for the sync period.
+pub const SYNC_CHECK_EVERY: u64 = 1024;
+/// Interleaved rounds of the sync suite: each variant runs once per round, in alternating order,
+/// so that a slow phase of a noisy machine lands on all of them.
+pub const SYNC_ROUNDS: u64 = 6;
+
+/// One variant of the sync suite: a prefaulted or plain ring, appending flat out or paced.
+struct SyncTarget<T> {
+    log: RingLog<T>,
+    variant: String,
+    /// Appends per second the writer is paced at (spinning until the next append is due); `None`:
+    /// as fast as it can.
+    rate_per_s: Option<u64>,
+    hist: Histogram<u64>,
+    /// Time in appends only (per-op timed), and in syncs.
+    busy: Duration,
+    sync_time: Duration,
+    syncs: u64,
+    appends: u64,
+    /// Minor page faults of the writer thread in appends (its syncs' excluded).
+    append_faults: i64,
+    seq: u64,
+    last_sync: Instant,
+}
+
+/// Minor page faults of the calling thread so far (0 if getrusage fails).
+fn minor_faults_of_this_thread() -> i64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| u.minor_page_faults())
+}
+
+impl<T: BenchRecord> SyncTarget<T> {
+    /// `n` appends, each timed on its own; the writer itself calls `sync` whenever `SYNC_PERIOD`
+    /// has passed since its last one (looked at every `SYNC_CHECK_EVERY` appends). Sync time is
+    /// not in the histogram: it is the latency of the appends around the syncs.
+    fn run(&mut self, rec: &mut T, n: u64) -> Result<(), BoxError> {
+        let interval = self.rate_per_s.map(|r| Duration::from_nanos(1_000_000_000 / r));
+        // Paced: each append is due one interval after the previous one started (a loop that
+        // does not catch up after a slow sync).
+        let mut due = Instant::now();
+        let faults_before = minor_faults_of_this_thread();
+        let mut sync_faults = 0;
+        for i in 0..n {
+            if interval.is_some() {
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+            }
+            rec.set_seq(self.seq);
+            self.seq += 1;
+            let t0 = Instant::now();
+            Appender::append(&mut self.log, black_box(&*rec));
+            let t1 = Instant::now();
+            due = t0 + interval.unwrap_or_default();
+            record(&mut self.hist, t1 - t0, 1);
+            self.busy += t1 - t0;
+            if (i + 1) % SYNC_CHECK_EVERY == 0 && t1 - self.last_sync >= SYNC_PERIOD {
+                let f0 = minor_faults_of_this_thread();
+                self.log.sync()?;
+                sync_faults += minor_faults_of_this_thread() - f0;
+                self.last_sync = Instant::now();
+                self.sync_time += self.last_sync - t1;
+                self.syncs += 1;
+            }
+        }
+        self.appends += n;
+        self.append_faults += minor_faults_of_this_thread() - faults_before - sync_faults;
+        Ok(())
+    }
+
+    fn into_row(self) -> Row {
+        let mean_sync_ms = self.sync_time.as_secs_f64() * 1e3 / self.syncs.max(1) as f64;
+        let pace = self.rate_per_s.map_or("flat out".into(), |r| format!("paced {} K/s", r / 1000));
+        Row {
+            group: "ring append + sync".into(),
+            variant: self.variant,
+            size: size_of::<T>(),
+            ops: self.appends,
+            method: "per-op".into(),
+            hist: self.hist,
+            elapsed: self.busy,
+            threads: 1,
+            note: format!(
+                "{pace}; writer syncs every {} ms: {} syncs, mean {mean_sync_ms:.2} ms; {} minor faults in appends; {SYNC_ROUNDS} interleaved rounds",
+                SYNC_PERIOD.as_millis(),
+                self.syncs,
+                self.append_faults
+            ),
+        }
+    }
+}
+
+/// Append latency while the writer syncs every 10 ms, `prefault(false)` vs `prefault(true)`
+/// (which re-arms the pages ahead of the writer after each sync), flat out and paced at
+/// 1 M appends/s. ops/s of these rows count the time in appends only.
+fn ring_sync_size<T: BenchRecord>(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    let dir = plan.scratch()?;
+    let mut targets = Vec::new();
+    for rate_per_s in [None, Some(1_000_000)] {
+        for prefault in [false, true] {
+            let name = format!("{}-{}.ring", rate_per_s.is_some(), prefault);
+            let log: RingLog<T> =
+                RingLog::open_with(dir.path().join(name), RING_CAPACITY, RingOptions::default().prefault(prefault))?;
+            let pace = if rate_per_s.is_some() { "1 M/s" } else { "flat out" };
+            targets.push(SyncTarget {
+                log,
+                variant: format!("RingLog prefault({prefault}), {pace}"),
+                rate_per_s,
+                hist: new_hist(),
+                busy: Duration::ZERO,
+                sync_time: Duration::ZERO,
+                syncs: 0,
+                appends: 0,
+                append_faults: 0,
+                seq: 0,
+                last_sync: Instant::now(),
+            });
+        }
+    }
+    let mut rec = Box::new(T::new(0));
+    // Warm-up as for the other ring rows (one lap and more, not timed), then one sync: every
+    // target starts its timed rounds with its pages cleaned by writeback.
+    for t in &mut targets {
+        for _ in 0..RING_CAPACITY + plan.ring_warmup {
+            rec.set_seq(t.seq);
+            t.seq += 1;
+            Appender::append(&mut t.log, black_box(&*rec));
+        }
+        t.log.sync()?;
+        t.last_sync = Instant::now();
+    }
+    let _pin = Pin::to(plan.cpu);
+    let per_round = plan.ring_appends.div_ceil(SYNC_ROUNDS);
+    for round in 0..SYNC_ROUNDS {
+        let order: Vec<usize> =
+            if round % 2 == 0 { (0..targets.len()).collect() } else { (0..targets.len()).rev().collect() };
+        for i in order {
+            let t = &mut targets[i];
+            // Paced rows take 1 s per million appends: a fifth of the count.
+            let n = if t.rate_per_s.is_some() { per_round.div_ceil(5) } else { per_round };
+            t.last_sync = Instant::now();
+            t.run(&mut rec, n)?;
+        }
+    }
+    rows.extend(targets.into_iter().map(SyncTarget::into_row));
+    Ok(())
+}
+
+/// Sync suite: 64 B appends with a sync every 10 ms by the writer, without and with prefault.
+pub fn ring_sync_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    ring_sync_size::<Rec64>(plan, rows)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Journal targets
 
 /// `len` pseudo-random (splitmix64, incompressible) bytes.
@@ -1020,6 +1178,9 @@ pub fn run_suites(plan: &Plan) -> Result<(Value, Vec<Row>), BoxError> {
     if plan.runs("ring") {
         ring_suite(plan, &mut rows)?;
     }
+    if plan.runs("ring-sync") {
+        ring_sync_suite(plan, &mut rows)?;
+    }
     if plan.runs("journal") {
         journal_suite(plan, &mut rows)?;
     }
@@ -1031,7 +1192,7 @@ pub fn run_suites(plan: &Plan) -> Result<(Value, Vec<Row>), BoxError> {
 
 /// Table order: ours, baselines and peers of one kind together.
 fn group_rank(g: &str) -> usize {
-    ["ring append", "ring replay", "journal async", "journal sync", "group commit"]
+    ["ring append", "ring append + sync", "ring replay", "journal async", "journal sync", "group commit"]
         .iter()
         .position(|x| *x == g)
         .unwrap_or(9)
