@@ -143,6 +143,8 @@ pub struct RingLog<T> {
     /// The ring's clock, and the stamp of the latest record (stamps never decrease).
     clock: Clock,
     last_ts: u64,
+    /// Reads `CLOCK_MONOTONIC` for a `Monotonic` ring (on the TSC where the kernel's clock is).
+    mono: sys::MonotonicClock,
     /// Evidence entries (format 3) were written since the last sync.
     evidence_unsynced: bool,
     /// `RingOptions::prefault`: `sync` re-arms the pages ahead of the writer.
@@ -223,6 +225,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             epoch_first_pending: true,
             clock: g.clock,
             last_ts: 0,
+            mono: match g.clock {
+                Clock::Monotonic => sys::MonotonicClock::new(),
+                _ => sys::MonotonicClock::vdso(),
+            },
             evidence_unsynced: false,
             prefault: options.prefault,
             poisoned: None,
@@ -514,10 +520,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
 
     /// The stamp of an `append` the ring stamps itself (0 without a clock).
     #[inline(always)]
-    fn own_stamp(&self, call: &'static str) -> Result<u64> {
+    fn own_stamp(&mut self, call: &'static str) -> Result<u64> {
         match self.clock {
             Clock::None => Ok(0),
-            Clock::Monotonic => Ok(sys::monotonic_ns().max(self.last_ts)),
+            Clock::Monotonic => Ok(self.mono.now_ns().max(self.last_ts)),
             Clock::Caller => Err(self.wrong_clock(call)),
         }
     }
