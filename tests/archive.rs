@@ -202,7 +202,7 @@ fn archive_reader_reports_each_damaged_entry_with_its_lsn_and_reason() {
         e
     };
     let mut bad_flags = entry(11);
-    bad_flags[12] = 0x04;
+    bad_flags[12] = 0x08;
     let journal = Journal::open(&arch, JournalOptions::default()).unwrap();
     for e in [header.encode(), entry(10), bad_flags, entry(11)[..15].to_vec(), entry(12)] {
         journal.write(&e).unwrap();
@@ -217,7 +217,7 @@ fn archive_reader_reports_each_damaged_entry_with_its_lsn_and_reason() {
         got,
         vec![
             (2, Ok(10)),
-            (3, Err(ArchiveDecodeError::UnknownFlags { flags: 4 })),
+            (3, Err(ArchiveDecodeError::UnknownFlags { flags: 8 })),
             (4, Err(ArchiveDecodeError::RecordTooShort { bytes: 15, record_bytes: 8 })),
             (5, Ok(12)),
         ]
@@ -226,7 +226,7 @@ fn archive_reader_reports_each_damaged_entry_with_its_lsn_and_reason() {
         Err(ReplayLogError::Corrupt { reason, .. }) => {
             assert_eq!(
                 reason,
-                "entry 3 is not an archived record: record entry flags 0x04 has unknown bits (known: 0x01)"
+                "entry 3 is not an archived record: record entry flags 0x08 has unknown bits (known: 0x07)"
             )
         }
         other => panic!("read_archive of a damaged archive: {other:?}"),

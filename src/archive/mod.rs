@@ -7,9 +7,13 @@
 //! writes it: [`decode_header`] and [`decode_entry`] say why an entry is not valid, and
 //! [`ArchiveReader`] yields every entry with its LSN and, for a damaged one, the reason.
 //!
-//! Records are archived in seq order, each at most once. A restarted archiver resumes at the
-//! last archived seq + 1; seqs the ring overwrote in between are reported as a gap, never filled
-//! with anything else.
+//! Each entry keeps the record's timestamp (rings with a clock) and, when several rings are
+//! archived into one journal as lanes ([`Archiver::start_lanes`], e.g. the lanes of a recorder
+//! directory), the lane it came from ([`ArchivedRecord`], [`decode_archived`]).
+//!
+//! Records are archived in seq order within their lane, each at most once. A restarted archiver
+//! resumes every lane at its last archived seq + 1; seqs the ring overwrote in between are
+//! reported as a gap, never filled with anything else.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +22,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Location, ReplayLogError, Result};
-pub use crate::format::archive::{ARCHIVE_MAGIC, ARCHIVE_VERSION, ArchiveDecodeError, ArchiveHeader, decode_header};
-use crate::format::archive::{decode_record_entry, encode_record_entry};
+pub use crate::format::archive::{
+    ARCHIVE_MAGIC, ARCHIVE_VERSION, ArchiveDecodeError, ArchiveHeader, check_lane_name, decode_header,
+};
+use crate::format::archive::{decode_record_entry, encode_record_entry_with};
 use crate::journal::{EntryKind, Journal, JournalIter, JournalOptions, Position, ReadOnlyJournal, SyncMode};
 use crate::ring::evidence;
 use crate::ring::{RawReader, RawRecord, RawRing, ReadOutcome, StartAt};
@@ -36,20 +42,63 @@ impl ArchiveHeader {
     }
 }
 
-/// Appends the archive entry for `r` to `out`.
+/// Appends the archive entry for `r` to `out`: its seq, epoch, timestamp (if it has one), record
+/// and evidence, no lane.
 pub fn encode_record(out: &mut Vec<u8>, r: &RawRecord) {
+    let plain = encode_record_in_lane(out, r, None);
+    debug_assert!(plain.is_ok(), "an entry without a lane always encodes");
+}
+
+/// Appends the archive entry for `r` to `out`, naming `lane` when given. A lane name that
+/// [`check_lane_name`] refuses is refused with its reason, and nothing is appended.
+///
+/// ```
+/// use replaylog::RawRecord;
+/// use replaylog::archive::{ArchiveDecodeError, ArchivedRecord, decode_archived, encode_record_in_lane};
+///
+/// let r = RawRecord { seq: 7, epoch: 1, timestamp_ns: Some(1_500), bytes: vec![1, 2], evidence: None };
+/// let mut entry = Vec::new();
+/// encode_record_in_lane(&mut entry, &r, Some("control"))?;
+/// assert_eq!(decode_archived(&entry, 2)?, ArchivedRecord { record: r.clone(), lane: Some("control".into()) });
+/// assert_eq!(
+///     encode_record_in_lane(&mut entry, &r, Some("../x")),
+///     Err(ArchiveDecodeError::LaneName { name: b"../x".to_vec() })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_record_in_lane(
+    out: &mut Vec<u8>,
+    r: &RawRecord,
+    lane: Option<&str>,
+) -> std::result::Result<(), ArchiveDecodeError> {
     match &r.evidence {
-        None => encode_record_entry(out, r.seq, r.epoch, &r.bytes, None),
+        None => encode_record_entry_with(out, r.seq, r.epoch, r.timestamp_ns, lane, &r.bytes, None),
         Some(ev) => {
             let (head, msg) = evidence::encode(ev, usize::MAX);
-            encode_record_entry(out, r.seq, r.epoch, &r.bytes, Some((&head, msg)));
+            encode_record_entry_with(out, r.seq, r.epoch, r.timestamp_ns, lane, &r.bytes, Some((&head, msg)))
         }
     }
 }
 
+/// A ring record as an archive holds it: the record (with its timestamp) and the lane it was
+/// archived from (`None`: the archive of a single ring).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedRecord {
+    /// The record.
+    pub record: RawRecord,
+    /// The lane it came from, if the entry names one.
+    pub lane: Option<String>,
+}
+
 /// Decodes a record entry holding a record of `record_bytes` (from the archive's header), saying
-/// why when it is not one.
+/// why when it is not one. The lane the entry may name is left out: [`decode_archived`] keeps it.
 pub fn decode_entry(bytes: &[u8], record_bytes: usize) -> std::result::Result<RawRecord, ArchiveDecodeError> {
+    decode_archived(bytes, record_bytes).map(|a| a.record)
+}
+
+/// Decodes a record entry holding a record of `record_bytes` with its lane, saying why when it
+/// is not one.
+pub fn decode_archived(bytes: &[u8], record_bytes: usize) -> std::result::Result<ArchivedRecord, ArchiveDecodeError> {
     let e = decode_record_entry(bytes, record_bytes)?;
     let evidence = match e.evidence {
         None => None,
@@ -62,7 +111,9 @@ pub fn decode_entry(bytes: &[u8], record_bytes: usize) -> std::result::Result<Ra
                 .to_owned(),
         ),
     };
-    Ok(RawRecord { seq: e.seq, epoch: e.epoch, timestamp_ns: None, bytes: e.record.to_vec(), evidence })
+    let record =
+        RawRecord { seq: e.seq, epoch: e.epoch, timestamp_ns: e.timestamp_ns, bytes: e.record.to_vec(), evidence };
+    Ok(ArchivedRecord { record, lane: e.lane.map(str::to_owned) })
 }
 
 /// Decodes a record entry holding a record of `record_bytes`; `None` if it is not one
@@ -152,16 +203,27 @@ pub struct ArchiveEntry {
     pub offset: u64,
     /// The record, or why the entry is not an archived record.
     pub record: std::result::Result<RawRecord, ArchiveDecodeError>,
+    /// The lane the entry names (`None` without one, or when it does not decode).
+    pub lane: Option<String>,
 }
 
 impl ArchiveEntry {
     /// The record, or a `Corrupt` error naming `path`, the entry's place, LSN and reason.
     pub fn into_record(self, path: &Path) -> Result<RawRecord> {
-        self.record.map_err(|e| ReplayLogError::Corrupt {
-            path: path.to_path_buf(),
-            location: Location::Segment { segment: self.segment, offset: self.offset },
-            reason: format!("entry {} is not an archived record: {e}", self.lsn),
-        })
+        self.into_archived(path).map(|a| a.record)
+    }
+
+    /// The record with its lane, or a `Corrupt` error naming `path`, the entry's place, LSN and
+    /// reason.
+    pub fn into_archived(self, path: &Path) -> Result<ArchivedRecord> {
+        match self.record {
+            Ok(record) => Ok(ArchivedRecord { record, lane: self.lane }),
+            Err(e) => Err(ReplayLogError::Corrupt {
+                path: path.to_path_buf(),
+                location: Location::Segment { segment: self.segment, offset: self.offset },
+                reason: format!("entry {} is not an archived record: {e}", self.lsn),
+            }),
+        }
     }
 }
 
@@ -183,22 +245,33 @@ impl Iterator for ArchiveEntries<'_> {
             if item.lsn == HEADER_LSN {
                 continue;
             }
-            let record = match item.kind {
-                EntryKind::Snapshot => Err(ArchiveDecodeError::SnapshotFrame),
-                EntryKind::Entry => decode_entry(&item.data, self.record_bytes),
+            let (record, lane) = match item.kind {
+                EntryKind::Snapshot => (Err(ArchiveDecodeError::SnapshotFrame), None),
+                EntryKind::Entry => match decode_archived(&item.data, self.record_bytes) {
+                    Ok(a) => (Ok(a.record), a.lane),
+                    Err(e) => (Err(e), None),
+                },
             };
-            return Some(Ok(ArchiveEntry { lsn: item.lsn, segment: item.segment, offset: item.offset, record }));
+            return Some(Ok(ArchiveEntry { lsn: item.lsn, segment: item.segment, offset: item.offset, record, lane }));
         }
     }
 }
 
-/// Reads a whole archive: its header and every record, in order. The first damaged entry is an
-/// error naming its LSN and the reason.
+/// Reads a whole archive: its header and every record, in order (the lanes they came from are
+/// left out: [`read_archived`] keeps them). The first damaged entry is an error naming its LSN
+/// and the reason.
 pub fn read_archive(dir: impl AsRef<Path>) -> Result<(ArchiveHeader, Vec<RawRecord>)> {
+    let (header, records) = read_archived(dir)?;
+    Ok((header, records.into_iter().map(|a| a.record).collect()))
+}
+
+/// Reads a whole archive: its header and every record with its lane, in LSN order. The first
+/// damaged entry is an error naming its LSN and the reason.
+pub fn read_archived(dir: impl AsRef<Path>) -> Result<(ArchiveHeader, Vec<ArchivedRecord>)> {
     let reader = ArchiveReader::open(dir)?;
     let mut records = Vec::new();
     for entry in reader.entries(Position::Start)? {
-        records.push(entry?.into_record(reader.path())?);
+        records.push(entry?.into_archived(reader.path())?);
     }
     if let Some(p) = reader.journal().problem() {
         return Err(p);
