@@ -91,7 +91,11 @@ fn code_constants() -> BTreeMap<&'static str, String> {
         ("ARCHIVE_FLAGS_OFFSET", n(a::ARCHIVE_FLAGS_OFFSET as u64)),
         ("ARCHIVE_RECORD_FIXED_BYTES", n(a::ARCHIVE_RECORD_FIXED_BYTES as u64)),
         ("ARCHIVE_FLAG_EVIDENCE", h(a::ARCHIVE_FLAG_EVIDENCE as u64)),
+        ("ARCHIVE_FLAG_TIMESTAMP", h(a::ARCHIVE_FLAG_TIMESTAMP as u64)),
+        ("ARCHIVE_FLAG_LANE", h(a::ARCHIVE_FLAG_LANE as u64)),
         ("ARCHIVE_FLAGS_KNOWN", h(a::ARCHIVE_FLAGS_KNOWN as u64)),
+        ("ARCHIVE_TIMESTAMP_BYTES", n(a::ARCHIVE_TIMESTAMP_BYTES as u64)),
+        ("ARCHIVE_LANE_NAME_BYTES_MAX", n(a::ARCHIVE_LANE_NAME_BYTES_MAX as u64)),
     ])
 }
 
@@ -214,6 +218,9 @@ const EVIDENCE_BYTES: usize = 77;
 const MESSAGE_BYTES: usize = 61;
 const BODY_LEN: usize = 300;
 const LAYOUT_BYTES: usize = 50;
+/// An archive record entry with a timestamp, and with a lane name of 11 bytes.
+const TIMESTAMP_BYTES: usize = 8;
+const LANE_BYTES: usize = 1 + 11;
 
 /// Evaluates an offset or size cell: a sum of numbers and backticked length names.
 fn eval(cell: &str) -> Option<usize> {
@@ -224,6 +231,8 @@ fn eval(cell: &str) -> Option<usize> {
             "message_bytes" => Some(MESSAGE_BYTES),
             "body_len" => Some(BODY_LEN),
             "layout_bytes" => Some(LAYOUT_BYTES),
+            "timestamp_bytes" => Some(TIMESTAMP_BYTES),
+            "lane_bytes" => Some(LANE_BYTES),
             n => n.parse().ok(),
         })
         .sum()
@@ -427,13 +436,26 @@ fn code_byte_maps() -> BTreeMap<&'static str, (Vec<Row>, Option<usize>)> {
                     ("seq", field!(a::ArchiveRecordFixed, seq)),
                     ("epoch", field!(a::ArchiveRecordFixed, epoch)),
                     ("flags", field!(a::ArchiveRecordFixed, flags)),
-                    ("record", (a::ARCHIVE_RECORD_FIXED_BYTES, RECORD_BYTES)),
-                    ("evidence", (a::ARCHIVE_RECORD_FIXED_BYTES + RECORD_BYTES, EVIDENCE_BYTES)),
+                    ("timestamp_ns", (a::ARCHIVE_RECORD_FIXED_BYTES, a::ARCHIVE_TIMESTAMP_BYTES)),
+                    ("lane", (a::ARCHIVE_RECORD_FIXED_BYTES + a::ARCHIVE_TIMESTAMP_BYTES, LANE_BYTES)),
+                    ("record", (archive_record_at(), RECORD_BYTES)),
+                    ("evidence", (archive_record_at() + RECORD_BYTES, EVIDENCE_BYTES)),
                 ],
-                Some(a::ARCHIVE_RECORD_FIXED_BYTES + RECORD_BYTES + EVIDENCE_BYTES),
+                Some(archive_record_at() + RECORD_BYTES + EVIDENCE_BYTES),
             ),
         ),
     ])
+}
+
+/// Where the record starts in an archive record entry with a timestamp and an 11-byte lane name:
+/// measured on an entry the encoder writes, not computed from the constants.
+fn archive_record_at() -> usize {
+    let mut entry = Vec::new();
+    a::encode_record_entry_with(&mut entry, 1, 2, Some(3), Some("lane-name_1"), &[0xAB; 4], None).unwrap();
+    assert_eq!(entry.len(), a::ARCHIVE_RECORD_FIXED_BYTES + TIMESTAMP_BYTES + LANE_BYTES + 4);
+    let e = a::decode_record_entry(&entry, 4).unwrap();
+    assert_eq!((e.timestamp_ns, e.lane, e.record), (Some(3), Some("lane-name_1"), &[0xAB; 4][..]));
+    entry.len() - 4
 }
 
 /// Every byte map in the document matches the code row by row (name, offset, size), its rows

@@ -27,7 +27,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestRunner};
 
-use replaylog::archive::{ArchiveHeader, decode_record, encode_record};
+use replaylog::archive::{
+    ArchiveHeader, ArchivedRecord, check_lane_name, decode_archived, decode_record, encode_record,
+    encode_record_in_lane,
+};
 use replaylog::lowlevel::format::crc32;
 use replaylog::lowlevel::format::journal::{
     FRAME_BODY_MAX, FRAME_HEADER_BYTES, KIND_ENTRY, KIND_SNAPSHOT, SegmentHeader, Watermark, check_frame, encode_frame,
@@ -323,35 +326,61 @@ fn layout_and_archive_entries_round_trip() {
     let evidence = proptest::option::of(
         (failure_kind(), any::<i64>(), "\\PC{0,30}").prop_map(|(k, c, m)| ReplayFailureEvidence::new(k, c, m)),
     );
-    let record = (any::<u64>(), any::<u32>(), vec(any::<u8>(), 0..64), evidence)
-        .prop_map(|(seq, epoch, bytes, evidence)| RawRecord { seq, epoch, timestamp_ns: None, bytes, evidence });
+    let record =
+        (any::<u64>(), any::<u32>(), proptest::option::of(any::<u64>()), vec(any::<u8>(), 0..64), evidence).prop_map(
+            |(seq, epoch, timestamp_ns, bytes, evidence)| RawRecord { seq, epoch, timestamp_ns, bytes, evidence },
+        );
+    // Valid lane names, and (rarely) names the encoder must refuse.
+    let lane = proptest::option::of(prop_oneof![8 => "[A-Za-z0-9_-]{1,64}", 1 => "\\PC{0,70}"]);
     let header = (any::<u32>(), any::<u64>(), any::<u64>(), proptest::option::of(layout()));
-    check("layout_archive_round_trip", 2000, (layout(), header, record), |(l, (rb, schema, cap, hl), r)| {
-        let enc = l.encode();
-        assert_eq!(Layout::decode(&enc), Ok(l.clone()));
-        assert!(Layout::decode(&enc[..enc.len() - 1]).is_err(), "a truncated layout decodes");
-        let mut longer = enc.clone();
-        longer.push(0);
-        assert!(Layout::decode(&longer).is_err(), "a layout with a trailing byte decodes");
-        harness::other_decoders(&enc, rb.into());
+    check(
+        "layout_archive_round_trip",
+        2000,
+        (layout(), header, (record, lane)),
+        |(l, (rb, schema, cap, hl), (r, lane))| {
+            let enc = l.encode();
+            assert_eq!(Layout::decode(&enc), Ok(l.clone()));
+            assert!(Layout::decode(&enc[..enc.len() - 1]).is_err(), "a truncated layout decodes");
+            let mut longer = enc.clone();
+            longer.push(0);
+            assert!(Layout::decode(&longer).is_err(), "a layout with a trailing byte decodes");
+            harness::other_decoders(&enc, rb.into());
 
-        // A header whose layout does not fit its record size is refused (the archiver never
-        // writes one: a ring's layout is checked when the ring is created).
-        let fits = hl.as_ref().is_none_or(|l| l.check(rb).is_ok());
-        let h = ArchiveHeader { record_bytes: rb, schema_id: schema, capacity: cap, layout: hl };
-        let enc = h.encode();
-        assert_eq!(ArchiveHeader::decode(&enc), fits.then_some(h));
-        assert_eq!(ArchiveHeader::decode(&enc[..enc.len() - 1]), None);
-        harness::other_decoders(&enc, rb.into());
+            // A header whose layout does not fit its record size is refused (the archiver never
+            // writes one: a ring's layout is checked when the ring is created).
+            let fits = hl.as_ref().is_none_or(|l| l.check(rb).is_ok());
+            let h = ArchiveHeader { record_bytes: rb, schema_id: schema, capacity: cap, layout: hl };
+            let enc = h.encode();
+            assert_eq!(ArchiveHeader::decode(&enc), fits.then_some(h));
+            assert_eq!(ArchiveHeader::decode(&enc[..enc.len() - 1]), None);
+            harness::other_decoders(&enc, rb.into());
 
-        let mut enc = Vec::new();
-        encode_record(&mut enc, &r);
-        assert_eq!(decode_record(&enc, r.bytes.len()), Some(r.clone()));
-        if r.evidence.is_some() {
-            assert_eq!(decode_record(&enc[..enc.len() - 1], r.bytes.len()), None, "truncated evidence decodes");
-        }
-        harness::other_decoders(&enc, r.bytes.len() as u64);
-    });
+            let mut enc = Vec::new();
+            encode_record(&mut enc, &r);
+            assert_eq!(decode_record(&enc, r.bytes.len()), Some(r.clone()));
+            if r.evidence.is_some() {
+                assert_eq!(decode_record(&enc[..enc.len() - 1], r.bytes.len()), None, "truncated evidence decodes");
+            }
+            harness::other_decoders(&enc, r.bytes.len() as u64);
+
+            // With a lane: a valid name round-trips, any other is refused and nothing is written.
+            let mut enc = Vec::new();
+            let valid = lane.as_deref().is_none_or(|n| check_lane_name(n.as_bytes()).is_ok());
+            match encode_record_in_lane(&mut enc, &r, lane.as_deref()) {
+                Ok(()) => {
+                    assert!(valid, "lane {lane:?} accepted");
+                    let want = ArchivedRecord { record: r.clone(), lane: lane.clone() };
+                    assert_eq!(decode_archived(&enc, r.bytes.len()), Ok(want));
+                    assert!(
+                        decode_archived(&enc[..enc.len() - 1], r.bytes.len()).is_err(),
+                        "a truncated entry decodes"
+                    );
+                    harness::other_decoders(&enc, r.bytes.len() as u64);
+                }
+                Err(_) => assert!(!valid && enc.is_empty(), "lane {lane:?} refused, or bytes written: {enc:?}"),
+            }
+        },
+    );
 }
 
 // ---- opens on arbitrary and mutated files ------------------------------------------------------------

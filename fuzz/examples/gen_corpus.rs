@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use replaylog::archive::{ArchiveHeader, encode_record};
+use replaylog::archive::{ArchiveHeader, encode_record, encode_record_in_lane};
 use replaylog::lowlevel::format::journal::{DATA_OFFSET, KIND_ENTRY, KIND_SNAPSHOT, Watermark, encode_frame, segment_name};
 use replaylog::lowlevel::format::ring::SEQ_BUSY;
 use replaylog::zerocopy::IntoBytes;
@@ -66,6 +66,10 @@ fn main() {
     let evidence = Some(ReplayFailureEvidence::new(FailureKind::Other(3), -5, "boom"));
     encode_record(&mut rec, &RawRecord { seq: 9, epoch: 2, timestamp_ns: None, bytes: vec![1; 16], evidence });
     write(&out, "frame_decoder", "archive-record", &lsn_prefixed(16, &rec));
+    let mut laned = Vec::new();
+    let stamped = RawRecord { seq: 10, epoch: 2, timestamp_ns: Some(1_234_567), bytes: vec![2; 16], evidence: None };
+    encode_record_in_lane(&mut laned, &stamped, Some("io-loop_1")).unwrap();
+    write(&out, "frame_decoder", "archive-record-lane", &lsn_prefixed(16, &laned));
     write(&out, "frame_decoder", "watermark", &lsn_prefixed(0, Watermark::new(3, 4200, 9, true).as_bytes()));
     write(&out, "frame_decoder", "segment-name", &lsn_prefixed(0, segment_name(42).as_bytes()));
 

@@ -6,11 +6,16 @@
 //! LSN 1, the header entry:
 //!   0  [u8; 8] magic "RPLYARCH" | 8 u32 version (1) | 12 u32 record_bytes | 16 u64 schema_id
 //!   24 u64 capacity | 32 u32 layout_bytes | 36 layout block (layout_bytes, may be empty)
-//! every later entry, one ring record (seq order, each seq at most once):
-//!   0  u64 seq | 8 u32 epoch | 12 u8 flags (bit 0: evidence) | 13 record (record_bytes)
-//!   [13 + record_bytes: evidence exactly as in a ring slot: 16-byte header + message]
+//! every later entry, one ring record (seq order within its lane, each (lane, seq) at most once):
+//!   0  u64 seq | 8 u32 epoch | 12 u8 flags (bit 0 evidence, bit 1 timestamp, bit 2 lane)
+//!   13 [bit 1: u64 timestamp_ns] [bit 2: u8 n, then n bytes of lane name [A-Za-z0-9_-]{1,64}]
+//!   then the record (record_bytes)
+//!   [bit 0: evidence exactly as in a ring slot: 16-byte header + message]
 //! ```
-//! A record entry does not store its record size: readers take it from the header.
+//! A record entry does not store its record size: readers take it from the header. An entry
+//! without bits 1 and 2 is byte for byte what the first build of version 1 wrote (record at 13),
+//! so archives written before timestamps and lanes existed decode unchanged; the header did not
+//! change, so the version did not either.
 
 use std::fmt;
 
@@ -46,8 +51,17 @@ pub const ARCHIVE_FLAGS_OFFSET: usize = 12;
 pub const ARCHIVE_RECORD_FIXED_BYTES: usize = 13;
 /// Record entry flag: evidence follows the record.
 pub const ARCHIVE_FLAG_EVIDENCE: u8 = 1 << 0;
+/// Record entry flag: a u64 `timestamp_ns` follows the fixed part.
+pub const ARCHIVE_FLAG_TIMESTAMP: u8 = 1 << 1;
+/// Record entry flag: a lane name (u8 length, then that many bytes) follows the fixed part and
+/// the timestamp, if any.
+pub const ARCHIVE_FLAG_LANE: u8 = 1 << 2;
 /// All defined record entry flags.
-pub const ARCHIVE_FLAGS_KNOWN: u8 = ARCHIVE_FLAG_EVIDENCE;
+pub const ARCHIVE_FLAGS_KNOWN: u8 = ARCHIVE_FLAG_EVIDENCE | ARCHIVE_FLAG_TIMESTAMP | ARCHIVE_FLAG_LANE;
+/// Bytes of the timestamp of a record entry with [`ARCHIVE_FLAG_TIMESTAMP`].
+pub const ARCHIVE_TIMESTAMP_BYTES: usize = 8;
+/// Longest lane name in bytes (a lane name is 1 to this many of `[A-Za-z0-9_-]`).
+pub const ARCHIVE_LANE_NAME_BYTES_MAX: usize = 64;
 
 /// The fixed part of the header entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned)]
@@ -155,6 +169,36 @@ pub enum ArchiveDecodeError {
     },
     /// A snapshot frame where an archive holds only entries.
     SnapshotFrame,
+    /// A record entry with [`ARCHIVE_FLAG_TIMESTAMP`] ends inside its timestamp.
+    TimestampTruncated {
+        /// The entry's length.
+        bytes: usize,
+    },
+    /// A record entry with [`ARCHIVE_FLAG_LANE`] ends inside its lane name (or before its length
+    /// byte).
+    LaneTruncated {
+        /// The entry's length.
+        bytes: usize,
+    },
+    /// A lane name's length is 0 or above [`ARCHIVE_LANE_NAME_BYTES_MAX`].
+    LaneLength {
+        /// The length stated (or, for a name being encoded, its length).
+        name_bytes: usize,
+    },
+    /// A lane name holds a byte outside `[A-Za-z0-9_-]`.
+    LaneName {
+        /// The name's bytes.
+        name: Vec<u8>,
+    },
+    /// A record entry with a timestamp or lane name ends before the end of its record.
+    RecordTruncated {
+        /// The entry's length.
+        bytes: usize,
+        /// Where the record starts (after the fixed part, timestamp and lane name).
+        record_offset: usize,
+        /// The record size it was decoded with.
+        record_bytes: usize,
+    },
 }
 
 impl fmt::Display for ArchiveDecodeError {
@@ -198,6 +242,26 @@ impl fmt::Display for ArchiveDecodeError {
                 write!(f, "evidence kind {kind} (other_code {other_code}) is not a known kind")
             }
             ArchiveDecodeError::SnapshotFrame => write!(f, "a snapshot frame, where an archive holds only entries"),
+            ArchiveDecodeError::TimestampTruncated { bytes } => write!(
+                f,
+                "record entry of {bytes} bytes ends inside its {ARCHIVE_TIMESTAMP_BYTES}-byte timestamp \
+                 (flag {ARCHIVE_FLAG_TIMESTAMP:#04x})"
+            ),
+            ArchiveDecodeError::LaneTruncated { bytes } => {
+                write!(f, "record entry of {bytes} bytes ends inside its lane name (flag {ARCHIVE_FLAG_LANE:#04x})")
+            }
+            ArchiveDecodeError::LaneLength { name_bytes } => {
+                write!(f, "lane name of {name_bytes} bytes, a lane name has 1 to {ARCHIVE_LANE_NAME_BYTES_MAX} bytes")
+            }
+            ArchiveDecodeError::LaneName { name } => {
+                write!(f, "lane name \"{}\" has a byte outside [A-Za-z0-9_-]", name.escape_ascii())
+            }
+            ArchiveDecodeError::RecordTruncated { bytes, record_offset, record_bytes } => write!(
+                f,
+                "record entry of {bytes} bytes is too short for its {record_bytes}-byte record at offset \
+                 {record_offset} (at least {} bytes)",
+                record_offset.saturating_add(*record_bytes)
+            ),
         }
     }
 }
@@ -277,38 +341,129 @@ pub struct RecordEntry<'a> {
     pub seq: u64,
     /// The writer epoch that wrote it.
     pub epoch: u32,
+    /// The record's timestamp ([`ARCHIVE_FLAG_TIMESTAMP`]).
+    pub timestamp_ns: Option<u64>,
+    /// The lane the record came from ([`ARCHIVE_FLAG_LANE`]), checked a valid lane name.
+    pub lane: Option<&'a str>,
     /// The record's bytes.
     pub record: &'a [u8],
     /// The evidence bytes (header and message, as in a ring slot), checked well formed.
     pub evidence: Option<&'a [u8]>,
 }
 
-/// Appends a record entry to `out`. `evidence` is the evidence as a ring slot stores it: its
-/// 16-byte header and its message.
+/// Checks a lane name: 1 to [`ARCHIVE_LANE_NAME_BYTES_MAX`] bytes of `[A-Za-z0-9_-]` (so it is
+/// also a valid file name stem: no `/`, no `.`, never `..`).
+///
+/// ```
+/// use replaylog::lowlevel::format::archive::{ArchiveDecodeError, check_lane_name};
+/// assert_eq!(check_lane_name(b"io-loop_2"), Ok("io-loop_2"));
+/// assert_eq!(check_lane_name(b""), Err(ArchiveDecodeError::LaneLength { name_bytes: 0 }));
+/// assert_eq!(check_lane_name(b"a/b"), Err(ArchiveDecodeError::LaneName { name: b"a/b".to_vec() }));
+/// ```
+pub fn check_lane_name(name: &[u8]) -> Result<&str, ArchiveDecodeError> {
+    if name.is_empty() || name.len() > ARCHIVE_LANE_NAME_BYTES_MAX {
+        return Err(ArchiveDecodeError::LaneLength { name_bytes: name.len() });
+    }
+    if !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-') {
+        return Err(ArchiveDecodeError::LaneName { name: name.to_vec() });
+    }
+    // Only ASCII bytes are left.
+    std::str::from_utf8(name).map_err(|_| ArchiveDecodeError::LaneName { name: name.to_vec() })
+}
+
+/// Appends a record entry without timestamp or lane to `out` (what the first build of version 1
+/// wrote). `evidence` is the evidence as a ring slot stores it: its 16-byte header and its
+/// message.
 pub fn encode_record_entry(out: &mut Vec<u8>, seq: u64, epoch: u32, record: &[u8], evidence: Option<(&[u8], &[u8])>) {
+    let plain = encode_record_entry_with(out, seq, epoch, None, None, record, evidence);
+    debug_assert!(plain.is_ok(), "an entry without a lane always encodes");
+}
+
+/// Appends a record entry to `out`, with its timestamp and lane when given (the flags say which
+/// are present; without both, exactly [`encode_record_entry`]). A lane name that
+/// [`check_lane_name`] refuses is refused here with the same error, and nothing is appended.
+pub fn encode_record_entry_with(
+    out: &mut Vec<u8>,
+    seq: u64,
+    epoch: u32,
+    timestamp_ns: Option<u64>,
+    lane: Option<&str>,
+    record: &[u8],
+    evidence: Option<(&[u8], &[u8])>,
+) -> Result<(), ArchiveDecodeError> {
+    if let Some(lane) = lane {
+        check_lane_name(lane.as_bytes())?;
+    }
+    let flag = |present: bool, bit: u8| if present { bit } else { 0 };
     let fixed = ArchiveRecordFixed {
         seq: U64::new(seq),
         epoch: U32::new(epoch),
-        flags: if evidence.is_some() { ARCHIVE_FLAG_EVIDENCE } else { 0 },
+        flags: flag(evidence.is_some(), ARCHIVE_FLAG_EVIDENCE)
+            | flag(timestamp_ns.is_some(), ARCHIVE_FLAG_TIMESTAMP)
+            | flag(lane.is_some(), ARCHIVE_FLAG_LANE),
     };
     out.extend_from_slice(fixed.as_bytes());
+    if let Some(ts) = timestamp_ns {
+        out.extend_from_slice(&ts.to_le_bytes());
+    }
+    if let Some(lane) = lane {
+        // check_lane_name bounds it to 64 bytes.
+        out.push(lane.len() as u8);
+        out.extend_from_slice(lane.as_bytes());
+    }
     out.extend_from_slice(record);
     if let Some((head, message)) = evidence {
         out.extend_from_slice(head);
         out.extend_from_slice(message);
     }
+    Ok(())
 }
 
-/// Decodes a record entry holding a record of `record_bytes`: the length, the flags, nothing
-/// after a record without evidence, and well-formed evidence (length, UTF-8, a known kind: the
-/// ring slot's rule, [`evidence_well_formed`]).
+/// Decodes a record entry holding a record of `record_bytes`: the fixed part, the flags, the
+/// timestamp and lane name their flags announce (a lane name checked by [`check_lane_name`]),
+/// the record, nothing after a record without evidence, and well-formed evidence (length, UTF-8,
+/// a known kind: the ring slot's rule, [`evidence_well_formed`]). Checked in that order: the
+/// first fault met is the one reported.
 pub fn decode_record_entry(bytes: &[u8], record_bytes: usize) -> Result<RecordEntry<'_>, ArchiveDecodeError> {
     let too_short = ArchiveDecodeError::RecordTooShort { bytes: bytes.len(), record_bytes };
-    let Ok((h, rest)) = ArchiveRecordFixed::read_from_prefix(bytes) else { return Err(too_short) };
-    let Some((record, after)) = rest.split_at_checked(record_bytes) else { return Err(too_short) };
+    let Ok((h, mut rest)) = ArchiveRecordFixed::read_from_prefix(bytes) else { return Err(too_short) };
+    let meta = ARCHIVE_FLAG_TIMESTAMP | ARCHIVE_FLAG_LANE;
+    if h.flags & meta == 0 {
+        // The entry as the first build of version 1 wrote it, faults checked in its order.
+        if rest.len() < record_bytes {
+            return Err(too_short);
+        }
+    }
     if h.flags & !ARCHIVE_FLAGS_KNOWN != 0 {
         return Err(ArchiveDecodeError::UnknownFlags { flags: h.flags });
     }
+    let mut timestamp_ns = None;
+    if h.flags & ARCHIVE_FLAG_TIMESTAMP != 0 {
+        let Some((ts, after)) = rest.split_first_chunk::<ARCHIVE_TIMESTAMP_BYTES>() else {
+            return Err(ArchiveDecodeError::TimestampTruncated { bytes: bytes.len() });
+        };
+        timestamp_ns = Some(u64::from_le_bytes(*ts));
+        rest = after;
+    }
+    let mut lane = None;
+    if h.flags & ARCHIVE_FLAG_LANE != 0 {
+        let truncated = ArchiveDecodeError::LaneTruncated { bytes: bytes.len() };
+        let Some((&n, after)) = rest.split_first() else { return Err(truncated) };
+        let n = usize::from(n);
+        if n == 0 || n > ARCHIVE_LANE_NAME_BYTES_MAX {
+            return Err(ArchiveDecodeError::LaneLength { name_bytes: n });
+        }
+        let Some((name, after)) = after.split_at_checked(n) else { return Err(truncated) };
+        lane = Some(check_lane_name(name)?);
+        rest = after;
+    }
+    let Some((record, after)) = rest.split_at_checked(record_bytes) else {
+        return Err(ArchiveDecodeError::RecordTruncated {
+            bytes: bytes.len(),
+            record_offset: bytes.len() - rest.len(),
+            record_bytes,
+        });
+    };
     let evidence = if h.flags & ARCHIVE_FLAG_EVIDENCE == 0 {
         if !after.is_empty() {
             return Err(ArchiveDecodeError::TrailingBytes { bytes: after.len() });
@@ -318,7 +473,7 @@ pub fn decode_record_entry(bytes: &[u8], record_bytes: usize) -> Result<RecordEn
         check_evidence(after)?;
         Some(after)
     };
-    Ok(RecordEntry { seq: h.seq.get(), epoch: h.epoch.get(), record, evidence })
+    Ok(RecordEntry { seq: h.seq.get(), epoch: h.epoch.get(), timestamp_ns, lane, record, evidence })
 }
 
 /// Says why `bytes` (exactly the evidence present) is not well-formed evidence. The kind is
@@ -369,9 +524,9 @@ mod tests {
         assert_eq!(err(&good[..5], 0), ArchiveDecodeError::RecordTooShort { bytes: 5, record_bytes: 0 });
         assert_eq!(err(&good, usize::MAX), ArchiveDecodeError::RecordTooShort { bytes: 39, record_bytes: usize::MAX });
         let mut flags = good.clone();
-        flags[ARCHIVE_FLAGS_OFFSET] = 0x05;
-        assert_eq!(err(&flags, 8), ArchiveDecodeError::UnknownFlags { flags: 5 });
-        assert_eq!(err(&flags, 8).to_string(), "record entry flags 0x05 has unknown bits (known: 0x01)");
+        flags[ARCHIVE_FLAGS_OFFSET] = 0x09;
+        assert_eq!(err(&flags, 8), ArchiveDecodeError::UnknownFlags { flags: 9 });
+        assert_eq!(err(&flags, 8).to_string(), "record entry flags 0x09 has unknown bits (known: 0x07)");
         let mut plain = good.clone();
         plain[ARCHIVE_FLAGS_OFFSET] = 0;
         assert_eq!(err(&plain, 8), ArchiveDecodeError::TrailingBytes { bytes: 18 });
@@ -399,6 +554,118 @@ mod tests {
         );
         assert_eq!(err(&with(&evidence(4, 4, 2, b"\xff\xfe")), 8), ArchiveDecodeError::EvidenceNotUtf8);
         assert!(decode_record_entry(&with(&evidence(4, 4, 2, b"ok")), 8).is_ok());
+    }
+
+    /// Entries with a timestamp and/or a lane: each fault in their metadata has its own error,
+    /// found in the documented order, and a bad lane name is refused before anything is written.
+    #[test]
+    fn timestamp_and_lane_faults_say_why() {
+        let ev = evidence(2, 0, 2, b"ok");
+        let mut good = Vec::new();
+        encode_record_entry_with(&mut good, 7, 3, Some(0x0102_0304_0506_0708), Some("io_2"), b"12345678", None)
+            .unwrap();
+        // 13 fixed + 8 timestamp + 1 + 4 lane + 8 record.
+        assert_eq!(good.len(), 34);
+        assert_eq!(good[ARCHIVE_FLAGS_OFFSET], ARCHIVE_FLAG_TIMESTAMP | ARCHIVE_FLAG_LANE);
+        assert_eq!(&good[13..21], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&good[21..26], b"\x04io_2");
+        let e = decode_record_entry(&good, 8).unwrap();
+        assert_eq!(
+            (e.seq, e.epoch, e.timestamp_ns, e.lane, e.record, e.evidence),
+            (7, 3, Some(0x0102_0304_0506_0708), Some("io_2"), &b"12345678"[..], None)
+        );
+        let err = |b: &[u8], rb| decode_record_entry(b, rb).unwrap_err();
+
+        // Truncated anywhere: inside the timestamp, before the lane length, inside the name,
+        // inside the record.
+        for cut in 13..21 {
+            assert_eq!(err(&good[..cut], 8), ArchiveDecodeError::TimestampTruncated { bytes: cut }, "cut at {cut}");
+        }
+        for cut in 21..26 {
+            assert_eq!(err(&good[..cut], 8), ArchiveDecodeError::LaneTruncated { bytes: cut }, "cut at {cut}");
+        }
+        for cut in 26..34 {
+            assert_eq!(
+                err(&good[..cut], 8),
+                ArchiveDecodeError::RecordTruncated { bytes: cut, record_offset: 26, record_bytes: 8 },
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(
+            err(&good[..30], 8).to_string(),
+            "record entry of 30 bytes is too short for its 8-byte record at offset 26 (at least 34 bytes)"
+        );
+        assert_eq!(
+            err(&good[..15], 8).to_string(),
+            "record entry of 15 bytes ends inside its 8-byte timestamp (flag 0x02)"
+        );
+        assert_eq!(err(&good[..22], 8).to_string(), "record entry of 22 bytes ends inside its lane name (flag 0x04)");
+        // Bytes after the record, with the flags of an entry that has no evidence.
+        let mut longer = good.clone();
+        longer.push(0);
+        assert_eq!(err(&longer, 8), ArchiveDecodeError::TrailingBytes { bytes: 1 });
+
+        // Lane length 0 and 65; a name with a byte outside [A-Za-z0-9_-].
+        let mut zero = good.clone();
+        zero[21] = 0;
+        assert_eq!(err(&zero, 8), ArchiveDecodeError::LaneLength { name_bytes: 0 });
+        let mut long = good.clone();
+        long[21] = 65;
+        assert_eq!(err(&long, 8), ArchiveDecodeError::LaneLength { name_bytes: 65 });
+        assert_eq!(err(&long, 8).to_string(), "lane name of 65 bytes, a lane name has 1 to 64 bytes");
+        for bad in [b'/', b'.', b' ', 0, 0xC3, b'\n'] {
+            let mut m = good.clone();
+            m[23] = bad;
+            let mut name = b"io_2".to_vec();
+            name[1] = bad;
+            assert_eq!(err(&m, 8), ArchiveDecodeError::LaneName { name });
+        }
+        let mut slash = good.clone();
+        slash[23] = b'/';
+        assert_eq!(err(&slash, 8).to_string(), "lane name \"i/_2\" has a byte outside [A-Za-z0-9_-]");
+
+        // The longest name round-trips; the encoder refuses what the decoder would refuse and
+        // appends nothing.
+        let max = "a".repeat(ARCHIVE_LANE_NAME_BYTES_MAX);
+        let mut out = Vec::new();
+        encode_record_entry_with(&mut out, 1, 1, None, Some(&max), b"", Some((&ev[..16], &ev[16..]))).unwrap();
+        let e = decode_record_entry(&out, 0).unwrap();
+        assert_eq!((e.timestamp_ns, e.lane, e.evidence), (None, Some(max.as_str()), Some(&ev[..])));
+        let mut out = Vec::new();
+        let too_long = "a".repeat(65);
+        for (name, why) in [
+            ("", ArchiveDecodeError::LaneLength { name_bytes: 0 }),
+            (too_long.as_str(), ArchiveDecodeError::LaneLength { name_bytes: 65 }),
+            ("..", ArchiveDecodeError::LaneName { name: b"..".to_vec() }),
+            ("a/b", ArchiveDecodeError::LaneName { name: b"a/b".to_vec() }),
+            ("é", ArchiveDecodeError::LaneName { name: "é".as_bytes().to_vec() }),
+        ] {
+            assert_eq!(encode_record_entry_with(&mut out, 1, 1, None, Some(name), b"", None), Err(why));
+            assert!(out.is_empty(), "a refused lane name appended bytes");
+        }
+
+        // Unknown bits are refused before the metadata is read.
+        let mut unknown = good.clone();
+        unknown[ARCHIVE_FLAGS_OFFSET] |= 0x80;
+        assert_eq!(err(&unknown[..14], 8), ArchiveDecodeError::UnknownFlags { flags: 0x86 });
+    }
+
+    /// An entry without timestamp and lane is exactly what the first build of version 1 wrote.
+    #[test]
+    fn plain_entries_are_the_first_builds_bytes() {
+        let ev = evidence(3, 0, 1, b"x");
+        let mut out = Vec::new();
+        encode_record_entry_with(&mut out, 0x1122, 9, None, None, b"ab", Some((&ev[..16], &ev[16..]))).unwrap();
+        let mut first = Vec::new();
+        first.extend_from_slice(&0x1122u64.to_le_bytes());
+        first.extend_from_slice(&9u32.to_le_bytes());
+        first.push(1);
+        first.extend_from_slice(b"ab");
+        first.extend_from_slice(&ev);
+        assert_eq!(out, first);
+        let mut plain = Vec::new();
+        encode_record_entry(&mut plain, 0x1122, 9, b"ab", None);
+        assert_eq!(plain, [&first[..12], &[0], b"ab"].concat());
     }
 
     #[test]

@@ -458,6 +458,52 @@ fn archives_of_the_library_archiver_and_of_export_are_the_same_format() {
     expect(&["diff", s(&by_lib), s(&by_tool)], 0);
 }
 
+/// An archive of a ring with a clock carries every timestamp (archiver and `export --to
+/// journal:` alike), and the tool prints the archive's records as it prints the ring's.
+#[test]
+fn archives_of_a_timed_ring_keep_its_timestamps_and_print_as_the_ring_does() {
+    use replaylog::archive::{Archiver, ArchiverOptions, read_archive};
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("t.ring");
+    let opts = RingOptions::default().layout_of::<Rec>().clock(replaylog::Clock::Monotonic);
+    let mut log: RingLog<Rec> = RingLog::open_with(&ring, 64, opts).unwrap();
+    for i in 0..40 {
+        match evidence(i) {
+            Some(ev) => log.append_with_failure(&rec(i), &ev).unwrap(),
+            None => log.append(&rec(i)).unwrap(),
+        }
+    }
+    log.sync().unwrap();
+    let in_ring = replaylog::RawRing::open(&ring).unwrap().records().unwrap();
+    assert!(in_ring.iter().all(|r| r.timestamp_ns.is_some()));
+    let by_lib = dir.path().join("by-archiver");
+    Archiver::start(&ring, &by_lib, ArchiverOptions::default()).unwrap().stop().unwrap();
+    let by_tool = dir.path().join("by-export");
+    expect(&["export", s(&ring), "--to", &format!("journal:{}", s(&by_tool))], 0);
+    assert_eq!(read_archive(&by_lib).unwrap().1, in_ring);
+    assert_eq!(read_archive(&by_tool).unwrap().1, in_ring);
+    // The records (not the header line, which names the source), without the archive's LSNs.
+    let without_lsn = |text: String| {
+        let mut lines = json_lines(&text);
+        lines.retain(|l| l.get("type").is_none_or(|t| t == "record"));
+        for l in &mut lines {
+            l.as_object_mut().unwrap().remove("lsn");
+        }
+        lines
+    };
+    for args in [&["dump", "--json"][..], &["export", "--to", "jsonl"][..]] {
+        let of = |p: &Path| {
+            let mut a = args.to_vec();
+            a.insert(1, s(p));
+            without_lsn(expect(&a, 0))
+        };
+        let ring_lines = of(&ring);
+        assert_eq!(ring_lines.len(), 40, "{args:?}");
+        assert_eq!(of(&by_lib), ring_lines, "{args:?} of the archive");
+        assert_eq!(of(&by_tool), ring_lines, "{args:?} of the exported archive");
+    }
+}
+
 #[test]
 fn tail_follows_a_ring_written_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
