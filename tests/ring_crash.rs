@@ -20,7 +20,7 @@ use std::path::Path;
 
 use common::*;
 use replaylog::lowlevel::format::ring::Geometry;
-use replaylog::{FailureKind, ReplayFailureEvidence, ReplayRecord, RingLog, RingOptions};
+use replaylog::{Clock, FailureKind, ReplayFailureEvidence, ReplayRecord, RingLog, RingOptions};
 
 // ---- process kills -----------------------------------------------------------------------------
 
@@ -123,8 +123,22 @@ fn sigkill_loop_long() {
 const SECTOR: usize = 512;
 const EVIDENCE_MAX: u32 = 48;
 
-fn options() -> RingOptions {
-    RingOptions::default().evidence_bytes_max(EVIDENCE_MAX).lock_wait_ms(0)
+fn options(clock: Clock) -> RingOptions {
+    RingOptions::default().evidence_bytes_max(EVIDENCE_MAX).lock_wait_ms(0).clock(clock)
+}
+
+/// Half the scenarios stamp records (`Clock::Monotonic`: 40-byte slot headers), half do not.
+fn clock_for(seed: u64) -> Clock {
+    if seed % 2 == 0 { Clock::None } else { Clock::Monotonic }
+}
+
+/// Stamps are present exactly when the ring has a clock, and never decrease along the replay.
+fn check_stamps<T>(recs: &[replaylog::ReplayRecord<T>], clock: Clock, ctx: &str) {
+    for r in recs {
+        assert_eq!(r.timestamp_ns.is_some(), clock != Clock::None, "{ctx}: stamp of seq {}", r.seq);
+    }
+    let stamps: Vec<u64> = recs.iter().filter_map(|r| r.timestamp_ns).collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "{ctx}: stamps decrease: {stamps:?}");
 }
 
 fn append_lineage(log: &mut RingLog<Rec>, lineage: u64, n: u64) {
@@ -169,8 +183,8 @@ fn crash_image(synced: &[u8], later: &[u8], rng: &mut Rng, garbage: bool) -> (Ve
 /// The required seqs that a contiguous replay can still hold: a garbage sector may destroy a
 /// record sharing it, and a run cannot reach past that hole, so only the required seqs newer
 /// than the newest destroyed one must survive.
-fn survivors(required: Range<u64>, cap: u64, garbled: &[Range<usize>]) -> Range<u64> {
-    let g = Geometry::new(size_of::<Rec>() as u32, EVIDENCE_MAX, cap, 0, replaylog::Clock::None).unwrap();
+fn survivors(required: Range<u64>, cap: u64, garbled: &[Range<usize>], clock: Clock) -> Range<u64> {
+    let g = Geometry::new(size_of::<Rec>() as u32, EVIDENCE_MAX, cap, 0, clock).unwrap();
     // A record is destroyed by garbage in its slot or, when it carries evidence, in its evidence
     // entry (format 3 keeps evidence out of line; a torn entry makes the record torn).
     let overlaps = |start: usize, len: usize| garbled.iter().any(|r| r.start < start + len && start < r.end);
@@ -186,9 +200,9 @@ fn survivors(required: Range<u64>, cap: u64, garbled: &[Range<usize>]) -> Range<
     }
 }
 
-fn open_image(path: &Path, image: &[u8], cap: u64, ctx: &str) -> RingLog<Rec> {
+fn open_image(path: &Path, image: &[u8], cap: u64, clock: Clock, ctx: &str) -> RingLog<Rec> {
     std::fs::write(path, image).unwrap();
-    RingLog::open_with(path, cap, options()).unwrap_or_else(|e| panic!("{ctx}: open failed: {e}"))
+    RingLog::open_with(path, cap, options(clock)).unwrap_or_else(|e| panic!("{ctx}: open failed: {e}"))
 }
 
 /// One seeded scenario; returns the number of crash states checked.
@@ -196,11 +210,12 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
     let mut rng = Rng::new(seed);
     let dir = scratch();
     let path = dir.path().join("p.ring");
+    let clock = clock_for(seed);
     let cap = [1u64, 2, 3, 7, 16][rng.below(5) as usize];
     let n1 = rng.below(3 * cap + 1);
     let n2 = 1 + rng.below(2 * cap);
     let (synced_img, later_img) = {
-        let mut log = RingLog::open_with(&path, cap, options()).unwrap();
+        let mut log = RingLog::open_with(&path, cap, options(clock)).unwrap();
         append_lineage(&mut log, 0, n1);
         log.sync().unwrap();
         let a = std::fs::read(&path).unwrap();
@@ -212,18 +227,20 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
     let mut checked = 0;
     for s in 0..states {
         let garbage = rng.chance(1, 2);
-        let ctx = format!("seed {seed} state {s} (cap {cap}, synced {n1}, then {n2} more, garbage {garbage})");
+        let ctx =
+            format!("seed {seed} state {s} (cap {cap}, clock {clock}, synced {n1}, then {n2} more, garbage {garbage})");
         let (img, garbled) = crash_image(&synced_img, &later_img, &mut rng, garbage);
         let crash_path = dir.path().join("crash.ring");
-        let mut log = open_image(&crash_path, &img, cap, &ctx);
+        let mut log = open_image(&crash_path, &img, cap, clock, &ctx);
         let recs = log.replay_records().unwrap();
         checked += 1;
         check_exact(&recs, |_| 0, &ctx);
+        check_stamps(&recs, clock, &ctx);
         for r in &recs {
             assert_eq!(r.evidence, evidence_for(r.seq), "{ctx}: evidence of seq {}", r.seq);
         }
         let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
-        for req in survivors(required.clone(), cap, &garbled) {
+        for req in survivors(required.clone(), cap, &garbled, clock) {
             assert!(seqs.contains(&req), "{ctx}: synced seq {req} lost; replay {seqs:?}");
         }
         let end = recs.last().map(|r| r.seq + 1);
@@ -239,22 +256,24 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
         let lineage = |seq: u64| u64::from(seq >= e);
         let recs2 = log.replay_records().unwrap();
         check_exact(&recs2, lineage, &ctx);
+        check_stamps(&recs2, clock, &ctx);
         assert_eq!(recs2.last().unwrap().seq, e + m - 1, "{ctx}: in-process replay after crash");
         let after_appends = std::fs::read(&crash_path).unwrap();
         drop(log);
         let garbage2 = rng.chance(1, 2);
         let (img2, garbled2) = crash_image(&after_open, &after_appends, &mut rng, garbage2);
         let ctx2 = format!("{ctx}, second cut after {m} appends from {e}");
-        let log2 = open_image(&crash_path, &img2, cap, &ctx2);
+        let log2 = open_image(&crash_path, &img2, cap, clock, &ctx2);
         let recs3 = log2.replay_records().unwrap();
         checked += 1;
         check_exact(&recs3, lineage, &ctx2);
+        check_stamps(&recs3, clock, &ctx2);
         let seqs3: Vec<u64> = recs3.iter().map(|r| r.seq).collect();
         // Required now: synced in the first life, overwritten by neither life's later appends,
         // and not destroyed by garbage in either cut.
-        let required2 = survivors(required.clone(), cap, &garbled);
+        let required2 = survivors(required.clone(), cap, &garbled, clock);
         let required2 = required2.start.max((e + m).saturating_sub(cap))..required2.end;
-        for req in survivors(required2, cap, &garbled2) {
+        for req in survivors(required2, cap, &garbled2, clock) {
             assert!(seqs3.contains(&req), "{ctx2}: synced seq {req} lost; replay {seqs3:?}");
         }
     }
