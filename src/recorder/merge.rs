@@ -11,7 +11,7 @@ use zerocopy::{FromBytes, Immutable, KnownLayout};
 use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::Clock;
-use crate::ring::{RawRecord, RawRing, ReplayFailureEvidence, SlotRead};
+use crate::ring::{RawRecord, RawRing, ReplayFailureEvidence};
 
 use super::{check_is_dir, lane_file, list_lanes};
 
@@ -220,7 +220,7 @@ impl RecorderDir {
         for lane in self.lanes {
             let ring = lane.ring?;
             let (next, end) = ring.window().map_or((0, 0), |w| (w.first, w.last + 1));
-            cursors.push(Cursor { name: lane.name, ring, next, end, head: None });
+            cursors.push(Cursor { name: lane.name, ring, next, end, head: None, buf: Vec::new() });
         }
         let mut replay = MergedReplay { cursors, heap: BinaryHeap::new(), error: None };
         for i in 0..replay.cursors.len() {
@@ -240,6 +240,8 @@ struct Cursor {
     end: u64,
     /// The lane's record with the smallest key not yet returned.
     head: Option<RawRecord>,
+    /// The slot copy `read_slot_into` fills, reused.
+    buf: Vec<u8>,
 }
 
 impl Cursor {
@@ -250,14 +252,14 @@ impl Cursor {
         }
         let seq = self.next;
         let index = self.ring.geometry().index_of(seq);
-        let reason = match self.ring.read_slot(index) {
-            SlotRead::Valid(r) if r.seq == seq => {
+        let reason = match self.ring.read_slot_into(index, &mut self.buf) {
+            Ok(m) if m.seq == seq => {
                 self.next += 1;
-                return Ok(Some(r));
+                return Ok(Some(self.ring.decode(m, &self.buf)));
             }
-            SlotRead::Valid(r) => format!("holds seq {} (overwritten while reading)", r.seq),
-            SlotRead::Fault(f) => f.describe().to_string(),
-            SlotRead::Changing => "changed while reading".to_string(),
+            Ok(m) => format!("holds seq {} (overwritten while reading)", m.seq),
+            Err(Some(f)) => f.describe().to_string(),
+            Err(None) => "changed while reading".to_string(),
         };
         self.next = self.end;
         Err(ReplayLogError::Corrupt {
