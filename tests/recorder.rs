@@ -68,6 +68,7 @@ fn threads_then_merged(threads: usize, per_lane: u64) {
                         lane.append(&lane_value(t, i)).unwrap();
                         stamps.push(lane.last_timestamp_ns());
                     }
+                    lane.sync().unwrap();
                     stamps
                 })
             })
