@@ -590,6 +590,42 @@ fn merged_reader_reports_laps_per_lane() {
     assert_eq!((reader.position("a"), reader.position("b"), reader.position("c")), (Some(10), Some(1), None));
 }
 
+/// With a hold-back, a Monotonic record is returned once every lane has one waiting, or once it
+/// is older than the hold; without, at once. Lanes of another clock ignore the hold.
+#[test]
+fn merged_reader_hold_back_waits_for_every_lane_or_the_hold() {
+    let tmp = scratch();
+    let dir = tmp.path().join("rec");
+    let rec: Recorder<u64> = Recorder::open(&dir, RecorderOptions::default().capacity_slots(8)).unwrap();
+    let (mut a, mut b) = (rec.lane("a").unwrap(), rec.lane("b").unwrap());
+    let mut reader = MergedReader::open(&dir).unwrap();
+    reader.set_hold_back(Some(Duration::from_secs(3600)));
+    b.append(&1).unwrap();
+    assert_eq!(reader.poll().unwrap(), MergedOutcome::Pending, "a may still publish an earlier stamp");
+    a.append(&2).unwrap();
+    let replay = recorder::replay_merged(&dir).unwrap();
+    let first = match reader.poll().unwrap() {
+        MergedOutcome::Record(r) => r,
+        other => panic!("every lane has a record waiting: {other:?}"),
+    };
+    assert_eq!(first, replay[0]);
+    assert_eq!(reader.poll().unwrap(), MergedOutcome::Pending, "the other lane is empty again, the stamp is fresh");
+    reader.set_hold_back(Some(Duration::ZERO));
+    assert_eq!(reader.poll().unwrap(), MergedOutcome::Record(replay[1].clone()));
+    reader.set_hold_back(None);
+    a.append(&3).unwrap();
+    assert!(matches!(reader.poll().unwrap(), MergedOutcome::Record(r) if r.record::<u64>().unwrap() == 3));
+
+    let dir = tmp.path().join("caller");
+    let rec: Recorder<u64> =
+        Recorder::open(&dir, RecorderOptions::default().capacity_slots(8).clock(Clock::Caller)).unwrap();
+    let (mut a, _b) = (rec.lane("a").unwrap(), rec.lane("b").unwrap());
+    let mut reader = MergedReader::open(&dir).unwrap();
+    reader.set_hold_back(Some(Duration::from_secs(3600)));
+    a.append_at(5, &5).unwrap();
+    assert!(matches!(reader.poll().unwrap(), MergedOutcome::Record(r) if r.timestamp_ns == Some(5)));
+}
+
 /// A bad lane appearing while a reader follows is reported once, by name; the reader goes on.
 #[test]
 fn merged_reader_reports_a_bad_new_lane_once() {

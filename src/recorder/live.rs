@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{ReplayLogError, Result};
+use crate::format::ring::Clock;
 use crate::ring::{RawReader, RawRecord, RawRing, ReadOutcome, StartAt};
+use crate::sys;
 
 use super::merge::{MergedRecord, Reference};
 use super::{check_is_dir, lane_file, list_lanes};
@@ -61,6 +63,17 @@ struct LiveLane {
 /// [`MergedOutcome::Lapped`] with the lane's name, exactly as [`RawReader`] does. Replaying the
 /// directory afterwards ([`merged`](super::merged)) gives the exact order.
 ///
+/// **Holding back** ([`MergedReader::set_hold_back`], off by default). With lanes stamped by
+/// [`Clock::Monotonic`] (the writer reads `CLOCK_MONOTONIC` inside `append`, nanoseconds before
+/// publishing), the reader can wait for stragglers, as trace viewers do: it returns the smallest
+/// record only once every lane followed has a record waiting (then none of them can publish a
+/// smaller key later: stamps never decrease within a lane; a lane the next scan finds may), or
+/// once the record's stamp is `hold` older than this host's `CLOCK_MONOTONIC`. The order is
+/// then exact unless a writer is held up for longer than `hold` between taking its stamp and
+/// publishing (preempted inside `append`), at the price of records reaching the reader up to
+/// `hold` late while some lane is idle. Lanes of other clocks ignore it (their stamps are not
+/// this host's clock).
+///
 /// **New lanes.** The directory is scanned again at most every `rescan_interval` (default
 /// [`RESCAN_INTERVAL_MS_DEFAULT`] ms, checked on each `poll`) and on [`MergedReader::refresh`];
 /// a lane found then is read from its oldest record. A lane must agree with the reference lane
@@ -102,6 +115,8 @@ pub struct MergedReader {
     known: BTreeSet<String>,
     rescan_interval: Duration,
     last_scan: Instant,
+    /// See [`MergedReader::set_hold_back`], in nanoseconds.
+    hold_ns: Option<u64>,
 }
 
 impl MergedReader {
@@ -137,6 +152,7 @@ impl MergedReader {
             known: BTreeSet::new(),
             rescan_interval: Duration::from_millis(RESCAN_INTERVAL_MS_DEFAULT),
             last_scan: Instant::now(),
+            hold_ns: None,
         };
         reader.scan(start)?;
         Ok(reader)
@@ -145,6 +161,12 @@ impl MergedReader {
     /// Sets how often `poll` scans the directory for new lanes (`Duration::ZERO`: on every poll).
     pub fn set_rescan_interval(&mut self, interval: Duration) {
         self.rescan_interval = interval;
+    }
+
+    /// Holds records back for lanes stamped by `CLOCK_MONOTONIC` (see the type's docs): `None`
+    /// (the default) returns every record as soon as it is the smallest published.
+    pub fn set_hold_back(&mut self, hold: Option<Duration>) {
+        self.hold_ns = hold.map(|h| u64::try_from(h.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// The directory.
@@ -212,13 +234,18 @@ impl MergedReader {
                 }
             }
         }
+        let lanes = self.lanes.len();
+        let waiting = self.lanes.iter().filter(|l| l.head.is_some()).count();
         let next = self.lanes.iter_mut().filter(|l| l.head.is_some()).min_by(|a, b| key(a).cmp(&key(b)));
-        Ok(match next {
-            Some(lane) => {
-                MergedOutcome::Record(MergedRecord::new(lane.name.clone(), lane.head.take().expect("filtered")))
+        let Some(lane) = next else { return Ok(MergedOutcome::Pending) };
+        let clock = self.reference.as_ref().map(|r| r.clock());
+        if let (Some(hold), Some(Clock::Monotonic)) = (self.hold_ns, clock) {
+            let stamp = lane.head.as_ref().and_then(|h| h.timestamp_ns).unwrap_or(0);
+            if waiting < lanes && stamp.saturating_add(hold) > sys::monotonic_ns() {
+                return Ok(MergedOutcome::Pending);
             }
-            None => MergedOutcome::Pending,
-        })
+        }
+        Ok(MergedOutcome::Record(MergedRecord::new(lane.name.clone(), lane.head.take().expect("filtered"))))
     }
 
     /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout. Polls

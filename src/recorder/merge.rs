@@ -102,6 +102,11 @@ impl Reference {
         }
     }
 
+    /// The clock every lane shares.
+    pub(crate) fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// `HeaderMismatch` naming `ring`'s file when it disagrees with the reference lane.
     pub(crate) fn check(&self, ring: &RawRing) -> Result<()> {
         let info = ring.info();
