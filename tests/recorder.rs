@@ -864,7 +864,7 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
     for t in 0..PL_LANES {
         let (n1, n2) = (rng.below(3 * cap + 1), 1 + rng.below(2 * cap));
         let mut lane = rec.lane(&format!("l{t}")).unwrap();
-        let mut append = |lane: &mut Lane<Rec>, n: u64| {
+        let append = |lane: &mut Lane<Rec>, n: u64| {
             for _ in 0..n {
                 let seq = lane.next_seq();
                 match evidence_for(seq) {

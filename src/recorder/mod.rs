@@ -298,7 +298,8 @@ fn create_dir_durably(dir: &Path) -> Result<()> {
     for p in missing.into_iter().rev() {
         match fs::create_dir(p) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && fs::metadata(p).is_ok_and(|m| m.is_dir()) => continue,
+            // Made by someone else meanwhile: still fsync its parent, they may not have yet.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && fs::metadata(p).is_ok_and(|m| m.is_dir()) => {}
             Err(e) => return Err(ReplayLogError::io("create directory", p, e)),
         }
         let parent = match p.parent() {
@@ -315,11 +316,16 @@ fn create_dir_durably(dir: &Path) -> Result<()> {
 /// `Recorder` itself holds only the directory and the options: it is `Send + Sync`, and
 /// [`Recorder::lane`] takes `&self`, so lanes can be added while other lanes are being appended
 /// to. See the [module docs](self) for an example.
-#[derive(Debug)]
 pub struct Recorder<T> {
     dir: PathBuf,
     options: RecorderOptions,
     _record: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Recorder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").field("dir", &self.dir).field("options", &self.options).finish()
+    }
 }
 
 impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> Recorder<T> {
@@ -425,10 +431,15 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> Recorder<T> {
 ///
 /// `Lane` is `Send` (not `Sync`: one thread appends). A second handle on the same lane, from
 /// this process or another, is refused with `Locked` (the ring's writer lock).
-#[derive(Debug)]
 pub struct Lane<T> {
     name: String,
     log: RingLog<T>,
+}
+
+impl<T> std::fmt::Debug for Lane<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane").field("name", &self.name).field("ring", &self.log).finish()
+    }
 }
 
 impl<T> Lane<T> {
