@@ -13,6 +13,17 @@ pub enum ReplayLogError {
     #[error("capacity must be at least 1 slot")]
     ZeroCapacity,
 
+    /// A recorder lane name outside the rule: 1 to 64 characters, each an ASCII letter, digit,
+    /// `_` or `-` (so `<name>.ring` is one plain file name in the recorder's directory). Rejected
+    /// before any file is touched.
+    #[error("invalid lane name {name:?}: {reason} (a lane name is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-')")]
+    InvalidLaneName {
+        /// The name as given.
+        name: String,
+        /// What breaks the rule, e.g. `character '/' at byte 1`.
+        reason: String,
+    },
+
     /// `capacity` exceeds the format's bound (`u32::MAX` slots). Rejected before any file is touched.
     #[error("capacity {requested} exceeds the maximum of {max} slots")]
     CapacityOverflow {

@@ -11,6 +11,9 @@
 //!   [`RawRing`] — open any ring read-only, check it ([`RawRing::validate`]).
 //! * [`Journal`] / [`ReadOnlyJournal`] — the unbounded segmented log, with group commit, a
 //!   durable watermark, validate and explicit repair.
+//! * [`Recorder`] — a directory of rings, one [`Lane`] per producing thread, each append
+//!   stamped and lock-free; [`recorder::replay_merged`] / [`MergedReader`] read all lanes as one
+//!   timeline, ordered by `(timestamp, lane, seq)`.
 //! * [`archive::Archiver`] — drain a ring into a journal losslessly on a background thread.
 //! * [`detect`](fn@detect) — what a path holds (ring, journal, lone segment, archive, or someone else's file);
 //!   [`Layout::decode_record`] — a record's fields as typed [`Value`]s.
@@ -40,11 +43,12 @@
 //!
 //! # Which module owns what
 //!
-//! Every arrow points down: `lib` → [`archive`] → [`ring`] / [`journal`] → `format` / `storage`
+//! Every arrow points down: `lib` → [`archive`] / [`recorder`] → [`ring`] / [`journal`] → `format` / `storage`
 //! → `sys`.
 //!
 //! * [`ring`] — the flight recorder: writer ([`RingLog`]), open/recovery, readers, health report.
 //! * [`journal`] — the segmented log: writer, group commit, scan/validate, cut/repair, readers.
+//! * [`recorder`] — lanes of rings in one directory, merged reading (above [`ring`]).
 //! * [`archive`] — ring → journal archiving and reading archives back.
 //! * [`detect`](mod@detect), [`value`] — what a path is; typed field values decoded by a layout.
 //! * [`lowlevel`] — documented but not needed to record or replay: the byte format
@@ -64,6 +68,7 @@ pub mod error;
 pub mod journal;
 pub mod lowlevel;
 mod record;
+pub mod recorder;
 pub mod ring;
 mod sys;
 pub mod value;
@@ -79,6 +84,7 @@ pub use journal::{
     Validation,
 };
 pub use record::RecordField;
+pub use recorder::{Lane, MergedOutcome, MergedReader, MergedRecord, Recorder, RecorderDir, RecorderOptions};
 pub use ring::{
     Clock, EvidenceRef, FailureKind, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayItem, ReplayRecord,
     RingIter, RingLog, RingOptions,

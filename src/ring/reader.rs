@@ -185,7 +185,7 @@ impl RawRing {
     }
 
     /// Decodes a record `read_slot_into` accepted from what it left in `buf`.
-    fn decode(&self, meta: SlotMeta, buf: &[u8]) -> RawRecord {
+    pub(crate) fn decode(&self, meta: SlotMeta, buf: &[u8]) -> RawRecord {
         let g = &self.geometry;
         let (slot, entry) = buf.split_at(g.slot_bytes as usize);
         let at = g.record_offset();
