@@ -11,7 +11,7 @@ mod file;
 mod map;
 mod words;
 
-pub use clock::MonotonicClock;
+pub use clock::{MonotonicClock, monotonic_ns};
 pub use crc32c::crc32c;
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
