@@ -145,6 +145,8 @@ pub struct RingLog<T> {
     last_ts: u64,
     /// Reads `CLOCK_MONOTONIC` for a `Monotonic` ring (on the TSC where the kernel's clock is).
     mono: sys::MonotonicClock,
+    /// The slot checksum for this record size (format 3: CRC-32C in three parallel chains).
+    crc_plan: sys::Crc32cPlan,
     /// Evidence entries (format 3) were written since the last sync.
     evidence_unsynced: bool,
     /// `RingOptions::prefault`: `sync` re-arms the pages ahead of the writer.
@@ -225,6 +227,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             epoch_first_pending: true,
             clock: g.clock,
             last_ts: 0,
+            crc_plan: sys::Crc32cPlan::new(g.record_bytes as usize),
             mono: match g.clock {
                 Clock::Monotonic => sys::MonotonicClock::new(),
                 _ => sys::MonotonicClock::vdso(),
@@ -593,9 +596,10 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             version_2_crc(lo, hi, record, evidence)
         } else {
             // CRC-32C on the `crc32` instruction, fed the header words from registers (no load
-            // waits for the stores just made) and the caller's record.
+            // waits for the stores just made) and the caller's record, in three parallel chains
+            // for records of 48 bytes and more (`sys::Crc32cPlan`).
             let words = [lo, hi, ts];
-            crate::format::crc32c(&words[..(header_bytes - SLOT_CRC_START) / 8], &[record])
+            self.crc_plan.checksum(&words[..(header_bytes - SLOT_CRC_START) / 8], record)
         };
         debug_assert!(self.geometry.checked_end(evidence_bytes as u16) <= self.geometry.slot_bytes as usize);
 

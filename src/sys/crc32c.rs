@@ -76,6 +76,94 @@ pub fn crc32c(words: &[u64], data: &[&[u8]]) -> u32 {
     !table(!0, words, data)
 }
 
+/// The CRC-32C of one fixed-length shape, fast: header words, then a record of
+/// `record_bytes` split into three streams the CPU runs in parallel.
+///
+/// The `crc32` instruction has a latency of several cycles but a throughput of one per cycle,
+/// so one dependent chain over a record wastes most of it. For records of 48 bytes and more,
+/// the first `3 * stream` bytes go to three independent chains (the first continuing from the
+/// header words, the other two from zero), combined by shifting a chain's register over `stream`
+/// zero bytes — a linear map, done with four lookups in a table built for this length — and
+/// XOR; the rest runs on one chain. Same value as [`crc32c`] (tested on random shapes).
+#[derive(Clone)]
+pub struct Crc32cPlan {
+    record_bytes: usize,
+    /// Bytes per stream (a multiple of 8), 0 when the record is too short to split.
+    stream: usize,
+    /// Shifts a raw register over `stream` zero bytes.
+    zeros: Box<[[u32; 256]; 4]>,
+}
+
+impl std::fmt::Debug for Crc32cPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crc32cPlan").field("record_bytes", &self.record_bytes).field("stream", &self.stream).finish()
+    }
+}
+
+impl Crc32cPlan {
+    /// A plan for records of `record_bytes`.
+    pub fn new(record_bytes: usize) -> Crc32cPlan {
+        let stream = if record_bytes >= 48 { record_bytes / 24 * 8 } else { 0 };
+        let mut zeros = Box::new([[0u32; 256]; 4]);
+        if stream > 0 {
+            // The shift is linear over GF(2): the image of each of the 32 register bits, then
+            // each table entry as the XOR of the images of its byte's bits.
+            let zero = vec![0u8; stream];
+            let bit: Vec<u32> = (0..32).map(|i| table_bytes(1u32 << i, &zero)).collect();
+            for (k, t) in zeros.iter_mut().enumerate() {
+                for (b, entry) in t.iter_mut().enumerate() {
+                    *entry = (0..8).filter(|j| b >> j & 1 == 1).fold(0, |acc, j| acc ^ bit[8 * k + j]);
+                }
+            }
+        }
+        Crc32cPlan { record_bytes, stream, zeros }
+    }
+
+    /// CRC-32C of `words` (little-endian) then `record` (`record.len()` must be the planned
+    /// length; any other length falls back to [`crc32c`]).
+    #[inline]
+    pub fn checksum(&self, words: &[u64], record: &[u8]) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.stream > 0 && record.len() == self.record_bytes && std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: `sse42_3way` needs SSE4.2 (its `target_feature`), which the CPU was just
+            // seen to have; it reads only the slices it is given (the record, whose length was
+            // checked against the plan: at least three streams long).
+            return !unsafe { self.sse42_3way(words, record) };
+        }
+        crc32c(words, &[record])
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse4.2")]
+    fn sse42_3way(&self, words: &[u64], record: &[u8]) -> u32 {
+        use core::arch::x86_64::_mm_crc32_u64;
+        let mut c0 = u64::from(!0u32);
+        for w in words {
+            c0 = _mm_crc32_u64(c0, *w);
+        }
+        let n = self.stream;
+        let (a, rest) = record.split_at(n);
+        let (b, rest) = rest.split_at(n);
+        let (c, tail) = rest.split_at(n);
+        let (mut c1, mut c2) = (0u64, 0u64);
+        let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        for i in (0..n).step_by(8) {
+            c0 = _mm_crc32_u64(c0, word(a, i));
+            c1 = _mm_crc32_u64(c1, word(b, i));
+            c2 = _mm_crc32_u64(c2, word(c, i));
+        }
+        let shift = |x: u32| {
+            let z = &self.zeros;
+            z[0][(x & 0xff) as usize]
+                ^ z[1][(x >> 8 & 0xff) as usize]
+                ^ z[2][(x >> 16 & 0xff) as usize]
+                ^ z[3][(x >> 24) as usize]
+        };
+        let crc = shift(shift(c0 as u32) ^ c1 as u32) ^ c2 as u32;
+        sse42(crc, &[], &[tail])
+    }
+}
+
 /// The table implementation, whatever the CPU (for tests that compare the two).
 #[cfg(test)]
 fn crc32c_portable(words: &[u64], data: &[&[u8]]) -> u32 {
@@ -95,6 +183,28 @@ mod tests {
         let inc: Vec<u8> = (0..32).collect();
         assert_eq!(crc32c(&[], &[&inc]), 0x46DD_794E);
         assert_eq!(crc32c_portable(&[], &[b"123456789"]), 0xE306_9283);
+    }
+
+    #[test]
+    fn three_stream_plan_equals_one_chain() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in (0..420usize).chain([1000, 4096]) {
+            let plan = Crc32cPlan::new(len);
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            for words in [&[][..], &[x][..], &[x, !x][..], &[x, 7, x.rotate_left(9)][..]] {
+                let want = crc32c_portable(words, &[&data]);
+                assert_eq!(plan.checksum(words, &data), want, "len {len}, {} words", words.len());
+            }
+            // A record of another length than planned still gets the right value.
+            assert_eq!(plan.checksum(&[1], &data[..len / 2]), crc32c_portable(&[1], &[&data[..len / 2]]));
+        }
     }
 
     #[test]
