@@ -254,24 +254,12 @@ impl MergedReader {
     /// # Errors
     /// As [`MergedReader::poll`].
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<MergedOutcome> {
-        let deadline = Instant::now() + timeout;
-        let mut round = 0u32;
-        loop {
-            match self.poll()? {
-                MergedOutcome::Pending => {}
-                other => return Ok(other),
-            }
-            if Instant::now() >= deadline {
-                return Ok(MergedOutcome::Pending);
-            }
-            round += 1;
-            if round < 64 {
-                std::hint::spin_loop();
-            } else if round < 128 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(200).min(deadline.saturating_duration_since(Instant::now())));
-            }
-        }
+        let found = crate::ring::poll_with_backoff(timeout, || {
+            self.poll().map(|o| match o {
+                MergedOutcome::Pending => None,
+                other => Some(other),
+            })
+        })?;
+        Ok(found.unwrap_or(MergedOutcome::Pending))
     }
 }

@@ -404,24 +404,38 @@ impl RawReader {
     /// Waits up to `timeout` for the next record (or a lap report); `Pending` on timeout. Polls
     /// with a short backoff (spin, then yield, then sleeps of at most 200 us).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<ReadOutcome<RawRecord>> {
-        let deadline = Instant::now() + timeout;
-        let mut round = 0u32;
-        loop {
-            match self.poll()? {
-                ReadOutcome::Pending => {}
-                other => return Ok(other),
-            }
-            if Instant::now() >= deadline {
-                return Ok(ReadOutcome::Pending);
-            }
-            round += 1;
-            if round < 64 {
-                std::hint::spin_loop();
-            } else if round < 128 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(200).min(deadline.saturating_duration_since(Instant::now())));
-            }
+        let found = poll_with_backoff(timeout, || {
+            self.poll().map(|o| match o {
+                ReadOutcome::Pending => None,
+                other => Some(other),
+            })
+        })?;
+        Ok(found.unwrap_or(ReadOutcome::Pending))
+    }
+}
+
+/// Calls `poll` until it returns `Some` or `timeout` has passed (`None`), with a short backoff
+/// between calls: spin, then yield, then sleeps of at most 200 us. Shared by every live reader.
+pub(crate) fn poll_with_backoff<R>(
+    timeout: Duration,
+    mut poll: impl FnMut() -> Result<Option<R>>,
+) -> Result<Option<R>> {
+    let deadline = Instant::now() + timeout;
+    let mut round = 0u32;
+    loop {
+        if let Some(found) = poll()? {
+            return Ok(Some(found));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        round += 1;
+        if round < 64 {
+            std::hint::spin_loop();
+        } else if round < 128 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(200).min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 }
