@@ -789,38 +789,11 @@ fn sigkill_four_lanes_long() {
 
 // ---- power loss ----------------------------------------------------------------------------------
 
-const SECTOR: usize = 512;
 const PL_EVIDENCE_MAX: u32 = 48;
 const PL_LANES: usize = 2;
 
 fn power_options(cap: u64) -> RecorderOptions {
     RecorderOptions::default().capacity_slots(cap).evidence_bytes_max(PL_EVIDENCE_MAX).lock_wait_ms(0)
-}
-
-/// One crash image of a file: every sector where `synced` and `later` differ comes from either,
-/// is torn inside (a prefix of the later write), or is garbage. Returns the garbled byte ranges.
-fn crash_image(synced: &[u8], later: &[u8], rng: &mut Rng) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
-    let mut out = synced.to_vec();
-    let mut garbled = Vec::new();
-    for (i, chunk) in out.chunks_mut(SECTOR).enumerate() {
-        let range = i * SECTOR..(i * SECTOR + chunk.len());
-        if synced[range.clone()] == later[range.clone()] {
-            continue;
-        }
-        match rng.below(4) {
-            0 => {}
-            1 => chunk.copy_from_slice(&later[range]),
-            2 => {
-                let cut = rng.below(chunk.len() as u64 / 8) as usize * 8;
-                chunk[..cut].copy_from_slice(&later[range.start..range.start + cut]);
-            }
-            _ => {
-                rng.fill(chunk);
-                garbled.push(range);
-            }
-        }
-    }
-    (out, garbled)
 }
 
 /// The synced seqs a lane must still replay: those no later append overwrote, newer than the
@@ -887,7 +860,7 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
         let ctx = format!("seed {seed} state {s} (cap {cap})");
         let mut required = Vec::new();
         for (t, (synced, later, req)) in lanes.iter().enumerate() {
-            let (img, garbled) = crash_image(synced, later, &mut rng);
+            let (img, garbled) = crash_image(synced, later, &mut rng, true);
             fs::write(crash.join(format!("l{t}.ring")), img).unwrap();
             required.push(required_survivors(req.clone(), cap, &garbled));
         }

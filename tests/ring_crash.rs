@@ -120,7 +120,7 @@ fn sigkill_loop_long() {
 
 // ---- power loss --------------------------------------------------------------------------------
 
-const SECTOR: usize = 512;
+const SECTOR: usize = CRASH_SECTOR;
 const EVIDENCE_MAX: u32 = 48;
 
 fn options(clock: Clock) -> RingOptions {
@@ -150,34 +150,6 @@ fn append_lineage(log: &mut RingLog<Rec>, lineage: u64, n: u64) {
             None => log.append(&rec).unwrap(),
         }
     }
-}
-
-/// Builds one crash image: every sector where `synced` and `later` differ comes from either, is
-/// torn inside (a prefix of the later write), or is filled with garbage.
-/// Also returns the byte ranges filled with garbage.
-fn crash_image(synced: &[u8], later: &[u8], rng: &mut Rng, garbage: bool) -> (Vec<u8>, Vec<Range<usize>>) {
-    assert_eq!(synced.len(), later.len());
-    let mut out = synced.to_vec();
-    let mut garbled = Vec::new();
-    for (i, chunk) in out.chunks_mut(SECTOR).enumerate() {
-        let range = i * SECTOR..(i * SECTOR + chunk.len());
-        if synced[range.clone()] == later[range.clone()] {
-            continue;
-        }
-        match rng.below(if garbage { 4 } else { 3 }) {
-            0 => {}
-            1 => chunk.copy_from_slice(&later[range]),
-            2 => {
-                let cut = rng.below(chunk.len() as u64 / 8) as usize * 8;
-                chunk[..cut].copy_from_slice(&later[range.start..range.start + cut]);
-            }
-            _ => {
-                rng.fill(chunk);
-                garbled.push(range);
-            }
-        }
-    }
-    (out, garbled)
 }
 
 /// The required seqs that a contiguous replay can still hold: a garbage sector may destroy a

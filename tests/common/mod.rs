@@ -147,3 +147,39 @@ pub fn kill_child_at_random(
     reader.join().unwrap();
     (rx.try_iter().flatten().collect(), after_open)
 }
+
+/// Sectors a simulated power cut keeps, drops, tears or garbles independently.
+pub const CRASH_SECTOR: usize = 512;
+
+/// Builds one crash image: every sector where `synced` and `later` differ comes from either, is
+/// torn inside (a prefix of the later write), or is filled with garbage.
+/// Also returns the byte ranges filled with garbage.
+pub fn crash_image(
+    synced: &[u8],
+    later: &[u8],
+    rng: &mut Rng,
+    garbage: bool,
+) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    assert_eq!(synced.len(), later.len());
+    let mut out = synced.to_vec();
+    let mut garbled = Vec::new();
+    for (i, chunk) in out.chunks_mut(CRASH_SECTOR).enumerate() {
+        let range = i * CRASH_SECTOR..(i * CRASH_SECTOR + chunk.len());
+        if synced[range.clone()] == later[range.clone()] {
+            continue;
+        }
+        match rng.below(if garbage { 4 } else { 3 }) {
+            0 => {}
+            1 => chunk.copy_from_slice(&later[range]),
+            2 => {
+                let cut = rng.below(chunk.len() as u64 / 8) as usize * 8;
+                chunk[..cut].copy_from_slice(&later[range.start..range.start + cut]);
+            }
+            _ => {
+                rng.fill(chunk);
+                garbled.push(range);
+            }
+        }
+    }
+    (out, garbled)
+}
