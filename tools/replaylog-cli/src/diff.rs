@@ -341,6 +341,12 @@ fn compare<T>(
 pub fn run(args: &DiffArgs) -> Result<ExitCode> {
     let a = input::open(&args.a)?;
     let b = input::open(&args.b)?;
+    // A lane that cannot be read with the others is refused before anything is printed.
+    for src in [&a, &b] {
+        if let Source::Recorder(d) = src {
+            input::check_lanes(d)?;
+        }
+    }
     let mut out = Out::stdout();
     out.line(format!("A: {}", describe(&args.a, &a)))?;
     out.line(format!("B: {}", describe(&args.b, &b)))?;
