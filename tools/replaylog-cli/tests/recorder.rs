@@ -404,3 +404,33 @@ fn archive_drains_every_lane_into_one_archive_and_resumes() {
     lines.sort_by_key(|l| (l["lane"].as_str().unwrap().to_string(), l["seq"].as_u64().unwrap()));
     assert_eq!(lines.len(), 53);
 }
+
+#[test]
+fn archive_adds_a_lane_created_while_it_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    make_dir(&dir);
+    let arch = tmp.path().join("arch");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replaylog"))
+        .args(["archive", s(&dir), "--to", s(&arch), "--idle-exit-ms", "1500", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The archive journal exists once the archiver started with the three lanes.
+    while !arch.join("00000000000000000000.seg").exists() && child.try_wait().unwrap().is_none() {
+        std::thread::yield_now();
+    }
+    let recorder: Recorder<Rec> = Recorder::open(&dir, options()).unwrap();
+    let mut d = recorder.lane("d").unwrap();
+    for k in 0..3 {
+        d.append_at(7 + k, &rec(3, k)).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("archived 48 records from 4 lanes"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("lane d: archived 3 (next seq 3), missed 0, lag 0"), "{stderr}");
+    expect(&["diff", s(&dir), s(&arch)], 0);
+}
