@@ -174,7 +174,9 @@ fn inspect_and_validate_report_every_lane() {
     let v: Value = serde_json::from_str(&expect(&["validate", "--json", s(&dir)], 0)).unwrap();
     assert_eq!((v["ok"].as_bool(), v["lanes"].as_array().unwrap().len()), (Some(true), 3), "{v}");
     assert!(expect(&["validate", s(&dir)], 0).contains("result: every lane clean"));
-    assert_eq!(snapshot(&dir), before, "inspect and validate changed nothing");
+    let (_, err) = run(&["repair", "--yes", s(&dir)], 2);
+    assert!(err.contains("a recorder directory needs no repair"), "{err}");
+    assert_eq!(snapshot(&dir), before, "inspect, validate and repair changed nothing");
 
     // Damage one slot of lane b: validate says which lane, exit 1; the others stay clean.
     let info: Value = serde_json::from_str(&expect(&["inspect", "--json", s(&dir.join("b.ring"))], 0)).unwrap();
@@ -254,6 +256,11 @@ fn export_carries_lane_and_timestamp_and_its_archive_dumps_as_the_directory() {
     }
     assert_eq!(from_arch, dump);
     expect(&["diff", s(&dir), s(&arch)], 0);
+    // Exporting the archive again keeps every entry's lane and stamp.
+    let again = tmp.path().join("again");
+    expect(&["export", s(&arch), "--to", &format!("journal:{}", s(&again))], 0);
+    assert_eq!(replaylog::archive::read_archived(&again).unwrap().1, archived);
+    expect(&["diff", s(&dir), s(&again)], 0);
 }
 
 #[test]
