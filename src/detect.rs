@@ -1,6 +1,7 @@
 //! What a path holds, found by reading a few bytes: a ring file, a journal directory, an
-//! archive (a journal directory whose first entry is the archive header), one journal segment
-//! file, or something that is not replaylog's (with the reason).
+//! archive (a journal directory whose first entry is the archive header), a recorder directory
+//! (lane files `<name>.ring`, see [`recorder`](crate::recorder)), one journal segment file, or
+//! something that is not replaylog's (with the reason).
 //!
 //! ```
 //! use replaylog::{Kind, RingLog};
@@ -31,6 +32,7 @@ use crate::format::journal::{
     parse_segment_name,
 };
 use crate::format::ring::{HEADER_B_OFFSET, RING_MAGIC};
+use crate::recorder::lane_of_file_name;
 
 /// What [`detect`] found at a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,13 @@ pub enum Kind {
     /// A journal directory whose first entry starts with the archive magic `RPLYARCH`: ring
     /// records archived by [`Archiver`](crate::archive::Archiver).
     Archive,
+    /// A recorder directory: it holds at least one lane file `<name>.ring` (a name that
+    /// [`check_lane_name`](crate::recorder::check_lane_name) accepts) and no journal segment
+    /// file. Found from the directory's listing only: whether each lane file is a good ring,
+    /// and agrees with the others, is for [`RecorderDir::open`](crate::recorder::RecorderDir::open)
+    /// to say. A directory holding both lane files and segments is a journal directory (opening
+    /// it as one then names the stranger).
+    RecorderDir,
     /// Not a replaylog file or directory.
     Foreign(Foreign),
 }
@@ -86,14 +95,15 @@ impl fmt::Display for Foreign {
 }
 
 impl fmt::Display for Kind {
-    /// `ring`, `journal directory`, `journal segment`, `archive journal`, or the
-    /// [`Foreign`] reason.
+    /// `ring`, `journal directory`, `journal segment`, `archive journal`, `recorder directory`,
+    /// or the [`Foreign`] reason.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Kind::Ring => f.write_str("ring"),
             Kind::JournalDir => f.write_str("journal directory"),
             Kind::Segment => f.write_str("journal segment"),
             Kind::Archive => f.write_str("archive journal"),
+            Kind::RecorderDir => f.write_str("recorder directory"),
             Kind::Foreign(why) => write!(f, "{why}"),
         }
     }
@@ -110,7 +120,9 @@ pub(crate) fn show_bytes(m: &[u8]) -> String {
 
 /// Finds what `path` is, read-only, reading at most a few bytes of a file (the magic, and a
 /// ring's second header copy when the first is damaged) and, for a directory, its listing and
-/// the first entry of its oldest segment.
+/// the first entry of its oldest segment. A directory holding lane files `<name>.ring` and no
+/// segment is a [`Kind::RecorderDir`]; any other non-empty directory is a journal (or archive)
+/// directory.
 ///
 /// # Errors
 /// `Io` when the path cannot be examined (it does not exist, permission denied). Anything that
@@ -119,9 +131,22 @@ pub fn detect(path: impl AsRef<Path>) -> Result<Kind> {
     let path = path.as_ref();
     let meta = fs::metadata(path).map_err(|e| ReplayLogError::io("stat", path, e))?;
     if meta.is_dir() {
-        let mut entries = fs::read_dir(path).map_err(|e| ReplayLogError::io("read directory", path, e))?;
-        if entries.next().is_none() {
+        let entries = fs::read_dir(path).map_err(|e| ReplayLogError::io("read directory", path, e))?;
+        let (mut any, mut lanes, mut segments) = (false, false, false);
+        for entry in entries {
+            let name = entry.map_err(|e| ReplayLogError::io("read directory", path, e))?.file_name();
+            any = true;
+            if parse_segment_name(&name.to_string_lossy()).is_some() {
+                segments = true;
+            } else if lane_of_file_name(&name).is_some() {
+                lanes = true;
+            }
+        }
+        if !any {
             return Ok(Kind::Foreign(Foreign::EmptyDirectory));
+        }
+        if lanes && !segments {
+            return Ok(Kind::RecorderDir);
         }
         return Ok(if first_entry_is_archive_header(path) { Kind::Archive } else { Kind::JournalDir });
     }

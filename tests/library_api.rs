@@ -274,3 +274,49 @@ fn reports_display_as_the_tools_print_them() {
     assert_eq!(HeaderCopy::Magic { found: *b"\0\0\0\0\0\0\0\0" }.to_string(), "magic reads 0x0000000000000000");
     assert_eq!(StateCopy::NeverWritten.to_string(), "never written");
 }
+
+#[test]
+fn detect_finds_recorder_directories() {
+    use replaylog::recorder::{Recorder, RecorderOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let kind = |p: &Path| detect(p).unwrap();
+
+    // Empty, and only foreign files (names that are not lanes): as before.
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(kind(&empty), Kind::Foreign(Foreign::EmptyDirectory));
+    let foreign = d.join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    for name in ["notes.txt", "a.ring.bak", ".x.ring", "a b.ring", ".ring", ".x.ring.123.tmp"] {
+        std::fs::write(foreign.join(name), b"x").unwrap();
+    }
+    assert_eq!(kind(&foreign), Kind::JournalDir);
+
+    // Lanes written by a recorder.
+    let rec_dir = d.join("rec");
+    let rec: Recorder<u64> = Recorder::open(&rec_dir, RecorderOptions::default().capacity_slots(8)).unwrap();
+    rec.lane("control").unwrap().append(&1).unwrap();
+    assert_eq!(kind(&rec_dir), Kind::RecorderDir);
+    assert_eq!(Kind::RecorderDir.to_string(), "recorder directory");
+    // Foreign files next to the lanes do not change it; a lane file is found by its name alone.
+    std::fs::write(rec_dir.join("notes.txt"), b"x").unwrap();
+    assert_eq!(kind(&rec_dir), Kind::RecorderDir);
+    let only_name = d.join("only_name");
+    std::fs::create_dir(&only_name).unwrap();
+    std::fs::write(only_name.join("x.ring"), b"not a ring").unwrap();
+    assert_eq!(kind(&only_name), Kind::RecorderDir);
+    assert_eq!(replaylog::recorder::lane_names(&only_name).unwrap(), ["x"]);
+
+    // x.ring next to journal segments: a journal directory (opening it names the stranger).
+    let j = d.join("j");
+    journal(&j, 1);
+    std::fs::write(j.join("x.ring"), b"x").unwrap();
+    assert_eq!(kind(&j), Kind::JournalDir);
+    let arch = d.join("arch");
+    let r = d.join("a.ring");
+    ring(&r);
+    replaylog::archive::Archiver::start(&r, &arch, Default::default()).unwrap().stop().unwrap();
+    std::fs::copy(&r, arch.join("a.ring")).unwrap();
+    assert_eq!(kind(&arch), Kind::Archive);
+}

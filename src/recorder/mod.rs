@@ -242,6 +242,29 @@ pub fn check_lane_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The lane names in the recorder directory `dir`, sorted (byte order), read-only: its files
+/// `<name>.ring` whose name [`check_lane_name`] accepts, as [`Recorder::lanes`] lists them. No
+/// lane file is opened (see [`RecorderDir`] for that); lane `name`'s file is
+/// `dir/<name>.`[`LANE_EXTENSION`].
+///
+/// ```
+/// use replaylog::recorder::{self, Recorder, RecorderOptions};
+///
+/// # let tmp = tempfile::tempdir()?;
+/// let rec: Recorder<u64> = Recorder::open(tmp.path(), RecorderOptions::default().capacity_slots(8))?;
+/// rec.lane("io")?;
+/// rec.lane("control")?;
+/// std::fs::write(tmp.path().join("notes.txt"), "not a lane")?;
+/// assert_eq!(recorder::lane_names(tmp.path())?, ["control", "io"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// `Io` when the directory cannot be read.
+pub fn lane_names(dir: impl AsRef<Path>) -> Result<Vec<String>> {
+    list_lanes(dir.as_ref())
+}
+
 /// The lane name of a directory entry named `file_name`, if it is `<lane name>.ring`. Anything
 /// else (temporary files `.<name>.ring.*.tmp` of a lane being created, hidden files, other
 /// extensions, names breaking [`check_lane_name`]) is not a lane.

@@ -2,20 +2,36 @@
 //! printing progress (archived, missed, lag, rate) once a second; stop after `--seconds`, or once
 //! the ring has been idle for `--idle-exit-ms`. Missed records (the ring overwrote them before
 //! they were archived) are reported, never silent: the command then exits 1.
+//!
+//! `replaylog archive RECORDER_DIR --to DIR`: every lane of a recorder directory into one
+//! archive journal (the library's `Archiver::start_lanes`: one thread, each entry naming its
+//! lane, each lane resuming after its own last entry in an existing archive). Lanes created
+//! while it runs are added within 100 ms (`Archiver::add_lane`), read from their oldest record.
+//! Progress and the final counts are printed per lane on stderr (`lane NAME: archived N (next
+//! seq S), missed M, lag L`), the total on stdout. A lane that cannot be read with the others
+//! (not a ring, another record size, schema or layout) is refused before anything is written
+//! (status 2, naming its file); one that appears later is reported on stderr, left out, and the
+//! exit status is then 2.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use replaylog::archive::{Archiver, ArchiverOptions};
+use replaylog::Kind;
+use replaylog::archive::{Archiver, ArchiverOptions, LaneStats};
+use replaylog::recorder::{self, LANE_EXTENSION};
 
-use crate::error::{CliError, Result};
+use crate::error::{CliError, EXIT_PROBLEMS, Result};
+use crate::input;
 
 /// Arguments of `archive`.
 #[derive(Args, Debug)]
 pub struct ArchiveArgs {
-    /// The ring file to drain (read-only; its writer may be running).
+    /// The ring file, or recorder directory (all its lanes), to drain (read-only; its writers
+    /// may be running).
+    #[arg(value_name = "RING|RECORDER_DIR")]
     pub ring: PathBuf,
     /// The archive journal directory (created if needed; an existing archive is resumed after
     /// its last record).
@@ -32,8 +48,96 @@ pub struct ArchiveArgs {
     pub quiet: bool,
 }
 
+/// One lane's progress as a line.
+fn lane_line(l: &LaneStats) -> String {
+    let s = &l.stats;
+    format!(
+        "lane {}: archived {} (next seq {}), missed {}, lag {}",
+        l.lane.as_deref().unwrap_or("?"),
+        s.archived,
+        s.next_seq,
+        s.missed,
+        s.lag
+    )
+}
+
+/// Archives every lane of the recorder directory `dir`.
+fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
+    let lanes = input::open_recorder(dir)?;
+    input::check_lanes(&lanes)?;
+    let mut known: BTreeSet<String> = lanes.lanes().iter().map(|l| l.name.to_string()).collect();
+    let paths: Vec<(String, PathBuf)> = lanes.lanes().iter().map(|l| (l.name.to_string(), l.path.clone())).collect();
+    drop(lanes);
+    let archiver =
+        Archiver::start_lanes(paths, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.to, e))?;
+    let start = Instant::now();
+    let deadline = args.seconds.map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+    let idle_limit = args.idle_exit_ms.map(Duration::from_millis);
+    let (mut last_archived, mut last_change, mut last_print, mut last_scan) =
+        (u64::MAX, Instant::now(), Instant::now(), Instant::now());
+    let mut refused = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if last_scan.elapsed() >= Duration::from_millis(100) {
+            last_scan = Instant::now();
+            let names = recorder::lane_names(dir).map_err(|e| CliError::lib(dir, e))?;
+            for name in names {
+                if !known.insert(name.clone()) {
+                    continue;
+                }
+                let path = dir.join(format!("{name}.{LANE_EXTENSION}"));
+                if let Err(e) = archiver.add_lane(&name, &path) {
+                    let e = CliError::lib(&path, e);
+                    eprintln!("replaylog: lane {name} not archived: {e}");
+                    refused.get_or_insert(e);
+                } else if !args.quiet {
+                    eprintln!("lane {name}: added");
+                }
+            }
+        }
+        let s = archiver.stats();
+        if s.archived != last_archived {
+            last_archived = s.archived;
+            last_change = Instant::now();
+        }
+        if !args.quiet && last_print.elapsed() >= Duration::from_secs(1) {
+            last_print = Instant::now();
+            for l in archiver.lane_stats() {
+                eprintln!("{}", lane_line(&l));
+            }
+        }
+        let idle = idle_limit.is_some_and(|l| s.lag == 0 && last_change.elapsed() >= l);
+        if deadline.is_some_and(|d| Instant::now() >= d) || idle {
+            break;
+        }
+    }
+    let lanes = archiver.stop_lanes().map_err(|e| CliError::lib(&args.to, e))?;
+    for l in &lanes {
+        eprintln!("{}", lane_line(l));
+    }
+    let (archived, missed) = lanes.iter().fold((0, 0), |(a, m), l| (a + l.stats.archived, m + l.stats.missed));
+    println!("archived {archived} records from {} lanes of {} into {}", lanes.len(), dir.display(), args.to.display());
+    if missed > 0 {
+        println!("missed {missed} records the lanes overwrote before they were archived:");
+        for l in lanes.iter().filter(|l| l.stats.missed > 0) {
+            let gaps: Vec<String> = l.stats.gaps.iter().take(20).map(|g| format!("{}..{}", g.from, g.to)).collect();
+            let more = l.stats.gaps_total.saturating_sub(gaps.len() as u64);
+            let more = if more > 0 { format!(" and {more} more gaps") } else { String::new() };
+            println!("  lane {}: seqs {}{more}", l.lane.as_deref().unwrap_or("?"), gaps.join(", "));
+        }
+    }
+    match refused {
+        Some(e) => Err(e),
+        None if missed > 0 => Ok(ExitCode::from(EXIT_PROBLEMS)),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// Runs `archive`.
 pub fn run(args: &ArchiveArgs) -> Result<ExitCode> {
+    if input::detect(&args.ring)? == Kind::RecorderDir {
+        return archive_lanes(args, &args.ring);
+    }
     let archiver =
         Archiver::start(&args.ring, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.ring, e))?;
     let start = Instant::now();

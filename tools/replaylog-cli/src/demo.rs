@@ -1,14 +1,23 @@
 //! `replaylog demo`: record a simulated control loop into a ring as fast as possible, measure the
 //! latency of every append, then reopen the file, replay it and verify every record and every
 //! injected failure against a deterministic recomputation of the simulation.
+//!
+//! `replaylog demo --threads N`: N such loops (each with its own sensor noise) on N threads, each
+//! recording into its own lane (`loop-0` .. `loop-<N-1>`) of a recorder directory, stamped by the
+//! lanes' monotonic clock, started together. Then every lane is verified as the single ring is,
+//! and the merged timeline (`replaylog::recorder::replay_merged`) is checked: exactly the union of
+//! the lanes' windows, strictly ordered by `(timestamp, lane, seq)`, each lane's records in it
+//! equal to what the lane replays.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use hdrhistogram::Histogram;
+use replaylog::recorder::{self, Lane, Recorder, RecorderOptions};
 use replaylog::zerocopy::IntoBytes;
 use replaylog::{
     FailureKind, Layout, RecordLayout, RecoveryReport, ReplayFailureEvidence, ReplayRecord, RingLog, RingOptions,
@@ -25,9 +34,15 @@ pub struct DemoArgs {
     /// Ring capacity in slots.
     #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     pub capacity: u64,
-    /// Ring file to create; it must not exist [default: a file in a temporary directory, removed on exit].
+    /// Ring file (with --threads: recorder directory) to create; it must not exist [default: in a
+    /// temporary directory, removed on exit].
     #[arg(long)]
     pub path: Option<PathBuf>,
+    /// Run N loops on N threads, each recording into its own lane of a recorder directory
+    /// (capacity slots per lane, monotonic timestamps), then verify every lane and the merged
+    /// timeline.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: Option<u32>,
     /// Attach failure evidence every N ticks, alternately timeout and backend (0: never).
     #[arg(long, default_value_t = 997)]
     pub failure_every: u64,
@@ -91,8 +106,10 @@ struct Sim {
 }
 
 impl Sim {
-    fn new() -> Sim {
-        Sim { tick: 0, y: 0.0, integral: 0.0, prev_measured: 0.0, rng: 0x9E37_79B9_7F4A_7C15 }
+    /// Loop `n`'s simulation: its own sensor noise (loop 0 is the single-ring demo's).
+    fn for_loop(n: u64) -> Sim {
+        let rng = (0x9E37_79B9_7F4A_7C15u64 ^ n.wrapping_mul(0xD1B5_4A32_D192_ED03)).max(1);
+        Sim { tick: 0, y: 0.0, integral: 0.0, prev_measured: 0.0, rng }
     }
 
     fn step(&mut self, failure: bool) -> Tick {
@@ -163,9 +180,15 @@ struct Recording {
 
 /// Appends ticks as fast as possible until `run_for` has passed, timing each append. The first
 /// `warmup` appends are not recorded in the histogram.
-fn record(log: &mut RingLog<Tick>, run_for: Duration, every: u64, warmup: u64) -> Result<Recording, Error> {
+fn record(
+    log: &mut RingLog<Tick>,
+    sim_loop: u64,
+    run_for: Duration,
+    every: u64,
+    warmup: u64,
+) -> Result<Recording, Error> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
-    let mut sim = Sim::new();
+    let mut sim = Sim::for_loop(sim_loop);
     let (mut total, mut failures) = (0u64, 0u64);
     let start = Instant::now();
     loop {
@@ -200,8 +223,10 @@ impl Check {
     }
 }
 
-/// Verifies the replayed window of a fresh demo ring that received `total` appends.
+/// Verifies the replayed window of a fresh demo ring that received `total` appends of loop
+/// `sim_loop`.
 fn verify(
+    sim_loop: u64,
     replayed: &[ReplayRecord<Tick>],
     total: u64,
     capacity: u64,
@@ -236,7 +261,7 @@ fn verify(
         checks.push(Check::new(false, "records and evidence not checked (seqs are wrong)"));
     } else {
         // Recompute the whole run and compare every tick still in the window, bit for bit.
-        let mut sim = Sim::new();
+        let mut sim = Sim::for_loop(sim_loop);
         let (mut record_mismatches, mut first_mismatch) = (0u64, None);
         let (mut ev_expected, mut ev_ok, mut ev_wrong, mut first_ev_problem) = (0u64, 0u64, 0u64, None);
         for tick in 0..total {
@@ -332,8 +357,185 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// Prints the latency table of `h`.
+fn print_latency(h: &Histogram<u64>) {
+    if h.is_empty() {
+        println!("  n/a: the run did not complete one lap; use a longer --seconds or a smaller --capacity");
+    } else {
+        println!("  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "p50", "p99", "p99.9", "p99.99", "max", "mean");
+        println!(
+            "  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.1}",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.value_at_quantile(0.9999),
+            h.max(),
+            h.mean()
+        );
+    }
+}
+
+/// The lane of loop `i`.
+fn lane_name(i: u32) -> String {
+    format!("loop-{i}")
+}
+
+/// Checks the merged timeline of `dir` against each lane's own replay (`lanes[i]` is loop `i`'s).
+fn verify_merged(dir: &Path, lanes: &[(String, Vec<ReplayRecord<Tick>>)]) -> Result<Vec<Check>, Error> {
+    let t = Instant::now();
+    let merged = recorder::replay_merged(dir)?;
+    let took = t.elapsed();
+    let expected: usize = lanes.iter().map(|(_, r)| r.len()).sum();
+    let mut checks = vec![Check::new(
+        merged.len() == expected,
+        format!(
+            "merged timeline holds {} records, the lanes' windows {expected} (replay_merged in {})",
+            merged.len(),
+            ms(took)
+        ),
+    )];
+    let unordered = merged.windows(2).position(|w| w[0].key() >= w[1].key());
+    checks.push(Check::new(
+        unordered.is_none() && merged.iter().all(|r| r.timestamp_ns.is_some()),
+        match unordered {
+            None => "every record stamped, strictly ordered by (timestamp, lane, seq)".to_string(),
+            Some(i) => format!("out of order at item {i}: {:?} then {:?}", merged[i].key(), merged[i + 1].key()),
+        },
+    ));
+    for (name, replayed) in lanes {
+        let mine: Vec<_> = merged.iter().filter(|r| &*r.lane == name).collect();
+        let same = mine.len() == replayed.len()
+            && mine.iter().zip(replayed).all(|(m, r)| {
+                m.seq == r.seq
+                    && m.timestamp_ns == r.timestamp_ns
+                    && m.bytes == r.record.as_bytes()
+                    && m.evidence == r.evidence
+            });
+        checks.push(Check::new(
+            same,
+            format!(
+                "lane {name}: its {} records in the merged timeline equal its own replay (seq, stamp, record, evidence; \
+                 replay has {})",
+                mine.len(),
+                replayed.len()
+            ),
+        ));
+    }
+    Ok(checks)
+}
+
+/// `demo --threads N`: N loops into N lanes of a recorder directory, then verify.
+fn run_lanes(args: &DemoArgs, threads: u32) -> Result<ExitCode, Error> {
+    let (_tempdir, dir) = match &args.path {
+        Some(p) => (None, p.clone()),
+        None => {
+            let tmp = tempfile::Builder::new().prefix("replaylog-demo-").tempdir()?;
+            let dir = tmp.path().join("demo.recorder");
+            (Some(tmp), dir)
+        }
+    };
+    if dir.exists() {
+        return Err(format!(
+            "{} already exists; the demo needs a new directory (remove it or pick another --path)",
+            dir.display()
+        )
+        .into());
+    }
+    let (capacity, every) = (args.capacity, args.failure_every);
+    println!(
+        "replaylog demo: {threads} PID loops on {threads} threads, one lane each, {} B Tick records, capacity \
+         {capacity} slots per lane, monotonic timestamps, {} s",
+        size_of::<Tick>(),
+        args.seconds
+    );
+    let opts = RecorderOptions::default().capacity_slots(capacity).prefault(true).layout_of::<Tick>();
+    let rec: Recorder<Tick> = Recorder::open(&dir, opts)?;
+    let t = Instant::now();
+    let lanes: Vec<Lane<Tick>> = (0..threads).map(|i| rec.lane(&lane_name(i))).collect::<replaylog::Result<_>>()?;
+    println!("  open       {threads} lanes created with prefault in {}", ms(t.elapsed()));
+    let run_for = Duration::from_secs_f64(args.seconds);
+    let start = Arc::new(Barrier::new(threads as usize));
+    let handles: Vec<_> = lanes
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut lane)| {
+            let start = start.clone();
+            std::thread::spawn(move || -> Result<(Recording, Duration), Error> {
+                start.wait();
+                let rec = record(&mut lane, i as u64, run_for, every, capacity)?;
+                let t = Instant::now();
+                lane.sync()?;
+                Ok((rec, t.elapsed()))
+            })
+        })
+        .collect();
+    let mut recordings = Vec::new();
+    for h in handles {
+        recordings.push(h.join().map_err(|_| "a recording thread panicked")??);
+    }
+    println!("record");
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    for (i, (r, sync)) in recordings.iter().enumerate() {
+        println!(
+            "  lane {:<8} {} appends in {:.3} s = {:.2} M appends/s, {} failures injected, sync {}",
+            lane_name(i as u32),
+            r.total,
+            r.elapsed.as_secs_f64(),
+            r.total as f64 / r.elapsed.as_secs_f64() / 1e6,
+            r.failures,
+            ms(*sync)
+        );
+        latency.add(&r.latency)?;
+    }
+    let total: u64 = recordings.iter().map(|(r, _)| r.total).sum();
+    let secs = recordings.iter().map(|(r, _)| r.elapsed.as_secs_f64()).fold(0.0, f64::max);
+    println!("  all lanes  {total} appends, {:.2} M appends/s together", total as f64 / secs / 1e6);
+    println!(
+        "append latency, ns, all lanes (each append stamps CLOCK_MONOTONIC); warm-up excluded: each lane's first lap; \
+         {} samples",
+        latency.len()
+    );
+    print_latency(&latency);
+
+    // Each lane reopened by a writer (its recovery report checked) and replayed, then the merged
+    // timeline checked against those replays.
+    let mut checks = Vec::new();
+    let mut replays = Vec::new();
+    for (i, (r, _)) in recordings.iter().enumerate() {
+        let name = lane_name(i as u32);
+        let lane = rec.lane(&name)?;
+        let replayed = lane.replay_records()?;
+        for c in verify(i as u64, &replayed, r.total, capacity, every, lane.recovery(), lane.layout()) {
+            checks.push(Check::new(c.pass, format!("lane {name}: {}", c.what)));
+        }
+        replays.push((name, replayed));
+    }
+    checks.extend(verify_merged(&dir, &replays)?);
+    let failed = checks.iter().filter(|c| !c.pass).count();
+    println!("verify");
+    for c in &checks {
+        println!("  {} {}", if c.pass { "PASS" } else { "FAIL" }, c.what);
+    }
+    println!(
+        "directory {} ({} lanes{})",
+        dir.display(),
+        threads,
+        if args.path.is_none() { ", temporary: removed on exit" } else { "" }
+    );
+    if failed == 0 {
+        println!("result: PASS");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("result: FAIL ({failed} of {} checks failed)", checks.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
 /// Runs the demo. `Ok(1)` when a verification check fails.
 pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
+    if let Some(threads) = args.threads {
+        return run_lanes(args, threads);
+    }
     let (_tempdir, path) = match &args.path {
         Some(p) => (None, p.clone()),
         None => {
@@ -368,7 +570,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
     let open_time = t.elapsed();
     println!("  open       created with prefault in {}", ms(open_time));
 
-    let rec = record(&mut log, Duration::from_secs_f64(args.seconds), every, capacity)?;
+    let rec = record(&mut log, 0, Duration::from_secs_f64(args.seconds), every, capacity)?;
     let t = Instant::now();
     log.sync()?;
     let sync_time = t.elapsed();
@@ -390,20 +592,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
         capacity.min(total),
         h.len()
     );
-    if h.is_empty() {
-        println!("  n/a: the run did not complete one lap; use a longer --seconds or a smaller --capacity");
-    } else {
-        println!("  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}", "p50", "p99", "p99.9", "p99.99", "max", "mean");
-        println!(
-            "  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8.1}",
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.value_at_quantile(0.9999),
-            h.max(),
-            h.mean()
-        );
-    }
+    print_latency(h);
 
     // Reopen as a reader that knows nothing but the record type: the layout comes from the file.
     let t = Instant::now();
@@ -420,7 +609,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
     );
     println!("{}", format_recovery(log.recovery()));
 
-    let checks = verify(&replayed, total, capacity, every, log.recovery(), log.layout());
+    let checks = verify(0, &replayed, total, capacity, every, log.recovery(), log.layout());
     let failed = checks.iter().filter(|c| !c.pass).count();
     drop(log);
 
@@ -479,7 +668,7 @@ mod tests {
 
     #[test]
     fn simulation_is_deterministic_and_bounded() {
-        let (mut a, mut b) = (Sim::new(), Sim::new());
+        let (mut a, mut b) = (Sim::for_loop(0), Sim::for_loop(0));
         for t in 0..100_000 {
             let (x, y) = (a.step(is_failure_tick(t, 997)), b.step(is_failure_tick(t, 997)));
             assert_eq!(x.as_bytes(), y.as_bytes());
@@ -500,7 +689,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path: &Path = &dir.path().join("t.ring");
         let mut log: RingLog<Tick> = RingLog::open_with(path, 64, RingOptions::default().layout_of::<Tick>()).unwrap();
-        let mut sim = Sim::new();
+        let mut sim = Sim::for_loop(0);
         for t in 0..100 {
             let ev = evidence_for(t, 7);
             let mut tick = sim.step(ev.is_some());
@@ -514,7 +703,7 @@ mod tests {
         }
         log.sync().unwrap();
         let replayed = log.replay_records().unwrap();
-        let checks = verify(&replayed, 100, 64, 7, log.recovery(), log.layout());
+        let checks = verify(0, &replayed, 100, 64, 7, log.recovery(), log.layout());
         let failed: Vec<_> = checks.iter().filter(|c| !c.pass).map(|c| c.what.as_str()).collect();
         // The record mismatch, plus the recovery check (this handle's report is from creation).
         assert_eq!(failed.len(), 2, "{failed:?}");

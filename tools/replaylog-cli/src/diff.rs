@@ -14,22 +14,31 @@
 //! The report: the first divergence (every differing field of that record), then a summary
 //! (records compared, records differing, records only one side has).
 //!
+//! Recorder directories compare lane by lane: each lane of A with the lane of the same name in
+//! B, as two rings (records aligned by seq); a lane only one side has is a difference, reported
+//! by name with its record count. A recorder directory may also be compared with an archive
+//! journal of its lanes (`archive DIR --to OUT`, `export DIR --to journal:OUT`), whose records
+//! are grouped by the lane each entry names. Every lane must be readable with the others
+//! (status 2 otherwise, naming the file). The report: per lane, its first divergence and
+//! counts; then a summary over all lanes.
+//!
 //! Exit status: 0 identical, 1 the captures differ, 2 error.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use replaylog::{Item, Layout, Position, ReplayFailureEvidence};
 
-use crate::error::{EXIT_PROBLEMS, Result};
-use crate::input::{self, ArchiveRecords, Rec, RingRecords, Source};
+use crate::error::{CliError, EXIT_PROBLEMS, Result};
+use crate::input::{self, ArchiveRecords, JournalSource, Rec, RingRecords, Source};
 use crate::output::{LAYOUT_HELP, Out, evidence_text, hex};
 
 /// Options of `replaylog diff`.
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The reference capture (ring file, journal directory or segment file).
+    /// The reference capture (ring file, journal directory, recorder directory or segment file).
     pub a: PathBuf,
     /// The capture to compare with it.
     pub b: PathBuf,
@@ -53,6 +62,10 @@ fn describe(path: &Path, src: &Source) -> String {
             Some(h) => format!("archive journal {} ({}-byte records)", path.display(), h.record_bytes),
             None => format!("journal {}", path.display()),
         },
+        Source::Recorder(d) => {
+            let names: Vec<&str> = d.lanes().iter().map(|l| &*l.name).collect();
+            format!("recorder directory {} ({} lanes: {})", path.display(), names.len(), names.join(", "))
+        }
     }
 }
 
@@ -61,6 +74,7 @@ fn record_meta(src: &Source) -> Option<(u32, Option<&Layout>)> {
     match src {
         Source::Ring(r) => Some((r.info().record_bytes, r.layout())),
         Source::Journal(j) => j.archive.as_ref().map(|h| (h.record_bytes, h.layout.as_ref())),
+        Source::Recorder(d) => input::reference_ring(d).map(|r| (r.info().record_bytes, r.layout())),
     }
 }
 
@@ -68,7 +82,136 @@ fn records<'a>(src: &'a Source, record_bytes: u32) -> Result<Box<dyn Iterator<It
     Ok(match src {
         Source::Ring(r) => Box::new(RingRecords::new(r, None)),
         Source::Journal(j) => Box::new(ArchiveRecords::new(j, record_bytes)?),
+        Source::Recorder(_) => unreachable!("recorder directories compare lane by lane"),
     })
+}
+
+/// The lanes of one side of a lane-by-lane comparison: a recorder directory's, or those an
+/// archive's entries name.
+fn lane_names(src: &Source, path: &Path) -> Result<BTreeSet<String>> {
+    match src {
+        Source::Recorder(d) => Ok(d.lanes().iter().map(|l| l.name.to_string()).collect()),
+        Source::Journal(j) => {
+            let mut names = BTreeSet::new();
+            for r in ArchiveRecords::new(j, archive_record_bytes(j, path)?)? {
+                match r?.lane {
+                    Some(l) => names.insert(l),
+                    None => {
+                        return Err(CliError::new(
+                            path,
+                            "an archive entry names no lane, so it cannot be compared with a recorder directory",
+                            "compare an archive of a single ring with that ring",
+                        ));
+                    }
+                };
+            }
+            Ok(names)
+        }
+        Source::Ring(_) => unreachable!("checked by the caller"),
+    }
+}
+
+fn archive_record_bytes(j: &JournalSource, path: &Path) -> Result<u32> {
+    j.archive.as_ref().map(|h| h.record_bytes).ok_or_else(|| {
+        CliError::new(path, "a plain journal cannot be compared with a recorder directory", "pass an archive journal")
+    })
+}
+
+/// Lane `name`'s records on one side, in seq order.
+fn lane_records<'a>(src: &'a Source, path: &Path, name: &'a str) -> Result<Box<dyn Iterator<Item = Result<Rec>> + 'a>> {
+    match src {
+        Source::Recorder(d) => {
+            let lane = d.lanes().iter().find(|l| &*l.name == name).expect("a listed lane");
+            let ring = lane.ring.as_ref().map_err(|e| input::lane_err(lane, e))?;
+            Ok(Box::new(RingRecords::new(ring, None)))
+        }
+        Source::Journal(j) => {
+            let iter = ArchiveRecords::new(j, archive_record_bytes(j, path)?)?;
+            Ok(Box::new(iter.filter(move |r| r.as_ref().map_or(true, |r| r.lane.as_deref() == Some(name)))))
+        }
+        Source::Ring(_) => unreachable!("checked by the caller"),
+    }
+}
+
+/// Compares two recorder directories (or one and an archive of its lanes) lane by lane.
+fn diff_lanes(args: &DiffArgs, a: &Source, b: &Source, out: &mut Out) -> Result<bool> {
+    for (src, path) in [(a, &args.a), (b, &args.b)] {
+        match src {
+            Source::Recorder(d) => input::check_lanes(d)?,
+            Source::Journal(j) => {
+                archive_record_bytes(j, path)?;
+            }
+            Source::Ring(_) => {
+                return Err(CliError::new(
+                    path,
+                    "a ring cannot be compared with a recorder directory",
+                    "compare the ring with one lane's file, DIR/NAME.ring",
+                ));
+            }
+        }
+    }
+    let (ma, mb) = (record_meta(a), record_meta(b));
+    let (Some((rba, la)), Some((rbb, lb))) = (ma, mb) else {
+        // A directory whose lanes are all unreadable was refused above; one without lanes
+        // cannot be detected as a recorder directory.
+        return Err(CliError::new(&args.a, "no lane to compare", ""));
+    };
+    if rba != rbb {
+        out.line(format!("record sizes differ: A {rba} bytes, B {rbb} bytes"))?;
+        return Ok(true);
+    }
+    let layout = input::choose_layout(&args.a, args.layout.as_deref(), la.or(lb), Some(rba))?;
+    let (na, nb) = (lane_names(a, &args.a)?, lane_names(b, &args.b)?);
+    let (mut differ, mut lanes_differing, mut total) = (false, 0u64, Tally::default());
+    for name in na.union(&nb) {
+        let (ia, ib) = (na.contains(name), nb.contains(name));
+        if !(ia && ib) {
+            let (side, src, path) = if ia { ("A", a, &args.a) } else { ("B", b, &args.b) };
+            let n = lane_records(src, path, name)?.count();
+            out.line(format!("lane {name}: only in {side} ({n} records)"))?;
+            differ = true;
+            lanes_differing += 1;
+            continue;
+        }
+        let t = compare(
+            lane_records(a, &args.a, name)?,
+            lane_records(b, &args.b, name)?,
+            |r| r.seq,
+            "seq",
+            |x, y| record_differences(layout.as_ref(), args.epochs, x, y),
+        )?;
+        let counts = format!(
+            "{} records compared, {} differ; {} only in A, {} only in B",
+            t.compared, t.differing, t.only_a, t.only_b
+        );
+        if t.differs() {
+            differ = true;
+            lanes_differing += 1;
+            out.line(format!("lane {name}: differs ({counts})"))?;
+            if let Some((at, diffs)) = &t.first {
+                out.line(format!("  first divergence at {at}:"))?;
+                for d in diffs {
+                    out.line(format!("    {d}"))?;
+                }
+            }
+        } else {
+            out.line(format!("lane {name}: identical ({counts})"))?;
+        }
+        total.compared += t.compared;
+        total.differing += t.differing;
+        total.only_a += t.only_a;
+        total.only_b += t.only_b;
+    }
+    out.line(format!(
+        "summary: {} lanes, {lanes_differing} differ; {} records compared (same lane and seq on both sides), {} \
+         differ; {} only in A, {} only in B",
+        na.union(&nb).count(),
+        total.compared,
+        total.differing,
+        total.only_a,
+        total.only_b
+    ))?;
+    Ok(differ)
 }
 
 fn show_ev(ev: Option<&ReplayFailureEvidence>) -> String {
@@ -198,9 +341,28 @@ fn compare<T>(
 pub fn run(args: &DiffArgs) -> Result<ExitCode> {
     let a = input::open(&args.a)?;
     let b = input::open(&args.b)?;
+    // A lane that cannot be read with the others is refused before anything is printed.
+    for src in [&a, &b] {
+        if let Source::Recorder(d) = src {
+            input::check_lanes(d)?;
+        }
+    }
     let mut out = Out::stdout();
     out.line(format!("A: {}", describe(&args.a, &a)))?;
     out.line(format!("B: {}", describe(&args.b, &b)))?;
+    if matches!(a, Source::Recorder(_)) || matches!(b, Source::Recorder(_)) {
+        let differ = diff_lanes(args, &a, &b, &mut out)?;
+        out.line(if differ { "result: captures differ" } else { "result: identical" })?;
+        out.flush()?;
+        for src in [&a, &b] {
+            if let Source::Journal(j) = src {
+                if let Some(e) = input::journal_problem(j) {
+                    return Err(e);
+                }
+            }
+        }
+        return Ok(if differ { ExitCode::from(EXIT_PROBLEMS) } else { ExitCode::SUCCESS });
+    }
     let (ma, mb) = (record_meta(&a), record_meta(&b));
     let tally = if ma.is_some() || mb.is_some() {
         // Records: a side without record metadata is a journal read as headerless archive.

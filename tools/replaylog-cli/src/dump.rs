@@ -1,5 +1,5 @@
 //! `replaylog dump PATH [--json] [--from SEQ] [--limit N] [--layout SPEC]`: records in publish
-//! order, read-only.
+//! order (a recorder directory: merged by timestamp), read-only.
 //!
 //! * Ring: the live window. Fields decoded with `--layout`, else the layout stored in the ring,
 //!   else the record as hex. Failure evidence is shown with its record.
@@ -10,10 +10,20 @@
 //!   `hex` is always there and `utf8` is the text or null. With `--layout` each entry's bytes are
 //!   decoded as one record.
 //!
-//! `--from` is a ring seq (rings, archives) or an LSN (other journals).
+//! * Recorder directory (lane files `<name>.ring`): every lane's live window merged by
+//!   `(timestamp, lane, seq)` (`replaylog::recorder::merged`), each record naming its lane,
+//!   decoded with the lanes' shared layout. A lane that cannot be read with the others (not a
+//!   ring, or another record size, schema id, layout or clock) is an error naming its file
+//!   (status 2), before anything is printed.
+//!
+//! `--from` is a ring seq (rings, archives) or an LSN (other journals); it does not apply to a
+//! recorder directory, whose lanes each have their own seqs (dump a lane's file instead). In an
+//! archive, records come in the order they were archived (for a recorder directory exported
+//! with `export --to journal:DIR`, the merged order).
 //!
 //! `--json` prints JSON lines, one per record:
-//! `{"type": "record", "seq", "epoch", "timestamp_ns": null | n, "lsn": null | n, "fields": null | {name: value},
+//! `{"type": "record", "seq", "epoch", "timestamp_ns": null | n, "lane": null | name, "lsn": null | n,
+//! "fields": null | {name: value},
 //! "hex", "evidence": null | {"kind": "backend" | "runtime" | "timeout" | "other",
 //! "other_code", "code", "message"}}`, or per journal entry:
 //! `{"type": "entry", "lsn", "kind": "entry" | "snapshot", "bytes", "hex", "utf8": null |
@@ -27,14 +37,14 @@ use std::process::ExitCode;
 use clap::Args;
 use replaylog::{Kind, Position, RawRing};
 
-use crate::error::Result;
-use crate::input::{self, ArchiveRecords, JournalSource, RingRecords};
+use crate::error::{CliError, Result};
+use crate::input::{self, ArchiveRecords, JournalSource, MergedRecords, RingRecords};
 use crate::output::{LAYOUT_HELP, Out, Printer};
 
 /// Options of `replaylog dump`.
 #[derive(Args, Debug)]
 pub struct DumpArgs {
-    /// A ring file, a journal directory or a journal segment file.
+    /// A ring file, a journal directory, a recorder directory or a journal segment file.
     pub path: PathBuf,
     /// Print JSON lines (one object per record; schema in the README, "CLI reference").
     #[arg(long)]
@@ -96,11 +106,34 @@ fn dump_journal(args: &DumpArgs, src: &JournalSource, out: &mut Out) -> Result<(
     }
 }
 
+fn dump_recorder(args: &DumpArgs, out: &mut Out) -> Result<()> {
+    if args.from.is_some() {
+        return Err(CliError::new(
+            &args.path,
+            "--from is a seq, and each lane of a recorder directory has its own seqs",
+            "dump one lane's file, e.g. `replaylog dump DIR/NAME.ring --from SEQ`",
+        ));
+    }
+    let dir = input::open_recorder(&args.path)?;
+    input::check_lanes(&dir)?;
+    let (stored, rb) = match input::reference_ring(&dir) {
+        Some(r) => (r.layout().cloned(), Some(r.info().record_bytes)),
+        None => (None, None),
+    };
+    let layout = input::choose_layout(&args.path, args.layout.as_deref(), stored.as_ref(), rb)?;
+    let printer = Printer { layout, json: args.json };
+    for r in MergedRecords::new(dir)?.take(args.limit.map_or(usize::MAX, |n| n as usize)) {
+        printer.record(out, &r?)?;
+    }
+    Ok(())
+}
+
 /// Runs `dump`.
 pub fn run(args: &DumpArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
     let result = match input::detect(&args.path)? {
         Kind::Ring => dump_ring(args, &input::open_ring(&args.path)?, &mut out),
+        Kind::RecorderDir => dump_recorder(args, &mut out),
         kind => dump_journal(args, &input::open_journal(&args.path, &kind)?, &mut out),
     };
     out.flush()?;

@@ -1,29 +1,35 @@
 //! `replaylog export PATH --to jsonl|csv|journal:DIR [--out FILE] [--layout SPEC]`: lossless
-//! conversion of a ring's live window, an archive journal or any journal.
+//! conversion of a ring's live window, a recorder directory's lanes (merged by `(timestamp,
+//! lane, seq)`, each record naming its lane), an archive journal or any journal.
 //!
 //! * `jsonl` (stdout, or `--out FILE`, which must not exist): a header line, then one line per
 //!   record exactly as `dump --json` prints it (`hex` always holds the record's bytes, so the
 //!   conversion is lossless whatever the layout). Header: `{"type": "header", "source": "ring" |
-//!   "archive" | "journal", "path", "record_bytes", "schema_id", "capacity",
-//!   "evidence_bytes_max" (null for an archive), "layout": null | {..}}` (a plain journal's
-//!   header has only `type`, `source`, `path`, `layout`). A ring being written while it is
-//!   exported fails (status 1) if a record is overwritten before it was read.
-//! * `csv`: a header row, then one row per record: `seq,epoch,timestamp_ns,lsn,<fields>,
+//!   "recorder" | "archive" | "journal", "path", "record_bytes", "schema_id", "capacity",
+//!   "evidence_bytes_max" (null for an archive), "lanes": null | [name] (a recorder directory's
+//!   lanes), "layout": null | {..}}` (a plain journal's header has only `type`, `source`, `path`,
+//!   `layout`; a recorder directory's `capacity` and `evidence_bytes_max` are its reference
+//!   lane's, the first by name). A ring (or lane) being written while it is exported fails
+//!   (status 1) if a record is overwritten before it was read.
+//! * `csv`: a header row, then one row per record: `seq,epoch,timestamp_ns,lane,lsn,<fields>,
 //!   record_hex,evidence_kind,evidence_other_code,evidence_code,evidence_message` (fields per the
 //!   layout, `name[i]` per array element, none without a layout; `timestamp_ns` empty without a
-//!   clock; `lsn` empty for a ring; the evidence
-//!   columns empty without evidence). A plain journal: `lsn,kind,bytes,<fields>,data_hex,
-//!   data_utf8`. Quoting per RFC 4180.
+//!   clock; `lane` empty for a ring or an archive of one; `lsn` empty for a ring or a recorder
+//!   directory; the evidence columns empty without evidence). A plain journal: `lsn,kind,bytes,
+//!   <fields>,data_hex,data_utf8`. Quoting per RFC 4180.
 //! * `journal:DIR` (DIR must not exist, or be empty): an archive journal, exactly what
 //!   `replaylog::archive::Archiver` writes (both encode with `replaylog::archive`): the header
 //!   entry at LSN 1, then one entry per ring record, in publish order:
 //!
 //!   ```text
-//!   [u64 seq][u32 epoch][u8 flags: bit 0 = evidence][record bytes]
+//!   [u64 seq][u32 epoch][u8 flags: bit 0 = evidence, bit 1 = timestamp, bit 2 = lane]
+//!   [with bit 1: u64 timestamp_ns][with bit 2: u8 lane_bytes, lane name][record bytes]
 //!   [with evidence: u16 kind, u16 other_code, u32 message_bytes, i64 code, message (UTF-8)]
 //!   ```
 //!
-//!   (little-endian; byte maps of both in docs/FORMAT.md, "Archive"). From a plain journal,
+//!   (little-endian; byte maps of both in docs/FORMAT.md, "Archive", which is the reference).
+//!   Entries keep each record's timestamp and lane: a recorder directory's records go in merged
+//!   order, each naming its lane, with the reference lane's header. From a plain journal,
 //!   frames are copied as they are (entries as entries, snapshots as snapshots), renumbered from
 //!   LSN 1.
 //!
@@ -42,7 +48,7 @@ use replaylog::{EntryKind, Item, Journal, JournalOptions, Kind, Layout, Position
 use serde_json::{Value, json};
 
 use crate::error::{CliError, Result};
-use crate::input::{self, ArchiveRecords, JournalSource, Rec, RingRecords};
+use crate::input::{self, ArchiveRecords, JournalSource, MergedRecords, Rec, RingRecords};
 use crate::output::{
     LAYOUT_HELP, Out, Printer, csv_columns, csv_row, fields_csv, hex, layout_json, printable_utf8, progress,
 };
@@ -72,7 +78,7 @@ fn parse_target(s: &str) -> std::result::Result<Target, String> {
 /// Options of `replaylog export`.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// A ring file, a journal directory or a journal segment file.
+    /// A ring file, a journal directory, a recorder directory or a journal segment file.
     pub path: PathBuf,
     /// Output format: jsonl, csv, or journal:DIR (an archive journal in DIR, which must not exist or be empty).
     #[arg(long, value_name = "FORMAT", value_parser = parse_target)]
@@ -89,6 +95,7 @@ enum Stream<'a> {
     Records {
         header: ArchiveHeader,
         evidence_bytes_max: Option<u32>,
+        lanes: Option<Vec<String>>,
         source: &'static str,
         total: u64,
         iter: Box<dyn Iterator<Item = Result<Rec>> + 'a>,
@@ -104,6 +111,7 @@ fn ring_stream(ring: &RawRing) -> Stream<'_> {
     Stream::Records {
         header: ArchiveHeader::of(ring),
         evidence_bytes_max: Some(ring.info().evidence_bytes_max),
+        lanes: None,
         source: "ring",
         total: iter.remaining(),
         iter: Box::new(iter),
@@ -116,6 +124,7 @@ fn journal_stream(src: &JournalSource) -> Result<Stream<'_>> {
         Some(h) => Stream::Records {
             header: h.clone(),
             evidence_bytes_max: None,
+            lanes: None,
             source: "archive",
             total,
             iter: Box::new(ArchiveRecords::new(src, h.record_bytes)?),
@@ -124,22 +133,51 @@ fn journal_stream(src: &JournalSource) -> Result<Stream<'_>> {
     })
 }
 
-fn header_json(path: &Path, source: &str, h: &ArchiveHeader, evidence: Option<u32>, layout: Option<&Layout>) -> Value {
+/// The records of a recorder directory's lanes, merged.
+fn recorder_stream(path: &Path) -> Result<Stream<'static>> {
+    let dir = input::open_recorder(path)?;
+    input::check_lanes(&dir)?;
+    let Some(reference) = input::reference_ring(&dir) else {
+        return Err(CliError::new(path, "the recorder directory has no lane to export", "pass a directory with lanes"));
+    };
+    let (header, evidence_bytes_max) = (ArchiveHeader::of(reference), reference.info().evidence_bytes_max);
+    let lanes = dir.lanes().iter().map(|l| l.name.to_string()).collect();
+    let total = input::recorder_records(&dir);
+    Ok(Stream::Records {
+        header,
+        evidence_bytes_max: Some(evidence_bytes_max),
+        lanes: Some(lanes),
+        source: "recorder",
+        total,
+        iter: Box::new(MergedRecords::new(dir)?),
+    })
+}
+
+struct HeaderInfo<'a> {
+    source: &'a str,
+    header: &'a ArchiveHeader,
+    evidence_bytes_max: Option<u32>,
+    lanes: Option<&'a [String]>,
+}
+
+fn header_json(path: &Path, h: &HeaderInfo<'_>, layout: Option<&Layout>) -> Value {
     json!({
         "type": "header",
-        "source": source,
+        "source": h.source,
         "path": path.display().to_string(),
-        "record_bytes": h.record_bytes,
-        "schema_id": h.schema_id,
-        "capacity": h.capacity,
-        "evidence_bytes_max": evidence,
+        "record_bytes": h.header.record_bytes,
+        "schema_id": h.header.schema_id,
+        "capacity": h.header.capacity,
+        "evidence_bytes_max": h.evidence_bytes_max,
+        "lanes": h.lanes,
         "layout": layout.map_or(Value::Null, layout_json),
     })
 }
 
 fn record_csv(layout: Option<&Layout>, r: &Rec) -> Vec<String> {
     let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-    let mut row = vec![r.seq.to_string(), r.epoch.to_string(), opt(r.timestamp_ns), opt(r.lsn)];
+    let lane = r.lane.clone().unwrap_or_default();
+    let mut row = vec![r.seq.to_string(), r.epoch.to_string(), opt(r.timestamp_ns), lane, opt(r.lsn)];
     if let Some(l) = layout {
         // The layout was checked against the record size: every field decodes.
         row.extend(l.decode_record(&r.bytes).map(|f| fields_csv(&f)).unwrap_or_default());
@@ -176,7 +214,7 @@ fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u
     let csv = args.to == Target::Csv;
     let mut n = 0u64;
     match stream {
-        Stream::Records { header, evidence_bytes_max, source, total, iter } => {
+        Stream::Records { header, evidence_bytes_max, lanes, source, total, iter } => {
             let layout = input::choose_layout(
                 &args.path,
                 args.layout.as_deref(),
@@ -184,7 +222,7 @@ fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u
                 Some(header.record_bytes),
             )?;
             if csv {
-                let mut cols: Vec<String> = ["seq", "epoch", "timestamp_ns", "lsn"].map(String::from).to_vec();
+                let mut cols: Vec<String> = ["seq", "epoch", "timestamp_ns", "lane", "lsn"].map(String::from).to_vec();
                 cols.extend(layout.as_ref().map(csv_columns).unwrap_or_default());
                 cols.extend(
                     ["record_hex", "evidence_kind", "evidence_other_code", "evidence_code", "evidence_message"]
@@ -192,7 +230,8 @@ fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u
                 );
                 out.line(csv_row(&cols))?;
             } else {
-                out.json(&header_json(&args.path, source, &header, evidence_bytes_max, layout.as_ref()))?;
+                let info = HeaderInfo { source, header: &header, evidence_bytes_max, lanes: lanes.as_deref() };
+                out.json(&header_json(&args.path, &info, layout.as_ref()))?;
             }
             let printer = Printer { layout, json: true };
             let bar = progress(total, "exporting");
@@ -280,7 +319,9 @@ fn export_journal(dir: &Path, stream: Stream<'_>) -> Result<u64> {
                         evidence: r.evidence,
                     };
                     entry.clear();
-                    archive::encode_record(&mut entry, &raw);
+                    // Lane names were checked when the lane was listed or decoded.
+                    archive::encode_record_in_lane(&mut entry, &raw, r.lane.as_deref())
+                        .map_err(|e| CliError::new(dir, format!("seq {} cannot be archived: {e}", raw.seq), ""))?;
                     journal.write(&entry).map_err(err)?;
                     n += 1;
                     bar.inc(1);
@@ -329,6 +370,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             ring = input::open_ring(&args.path)?;
             (ring_stream(&ring), None)
         }
+        Kind::RecorderDir => (recorder_stream(&args.path)?, None),
         kind => {
             src = input::open_journal(&args.path, &kind)?;
             (journal_stream(&src)?, Some(&src))

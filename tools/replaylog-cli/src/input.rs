@@ -1,25 +1,30 @@
 //! Opening a PATH argument read-only, through the library: a ring file, a journal directory,
-//! an archive journal, or one journal segment file (read on its own with
+//! an archive journal, a recorder directory (lane files `<name>.ring`, opened lane by lane with
+//! `replaylog::recorder::RecorderDir`), or one journal segment file (read on its own with
 //! `ReadOnlyJournal::open_segment`, so its directory is never scanned and nothing is written
 //! next to it). Anything else is an error naming the path (exit status 2).
 //!
-//! Records come out of every input in one shape, [`Rec`]: from a ring's live window, or from an
-//! archive journal (decoded by `replaylog::archive`), whose entries are ring records.
+//! Records come out of every input in one shape, [`Rec`]: from a ring's live window, from a
+//! recorder directory's lanes merged by `(timestamp, lane, seq)` (`replaylog::recorder::merged`),
+//! or from an archive journal (decoded by `replaylog::archive`), whose entries are ring records,
+//! each naming its lane when it was archived from one.
 
 use std::path::{Path, PathBuf};
 
 use replaylog::archive::{self, ArchiveDecodeError, ArchiveHeader};
 use replaylog::journal::JournalIter;
+use replaylog::recorder::{LaneEntry, MergedReplay};
 use replaylog::{
-    Item, Kind, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, ReplayLogError, SlotRead,
+    Item, Kind, Layout, MergedRecord, Position, RawRing, ReadOnlyJournal, RecorderDir, ReplayFailureEvidence,
+    ReplayLogError, SlotRead,
 };
 
 use crate::error::{CliError, Result};
 
-const WHAT_TO_PASS: &str = "pass a ring file, a journal directory or a journal segment file";
+const WHAT_TO_PASS: &str = "pass a ring file, a journal directory, a recorder directory or a journal segment file";
 
-/// Detects what `path` is (`replaylog::detect`): a ring, a journal directory, an archive or a
-/// segment; anything foreign, or missing, is an error.
+/// Detects what `path` is (`replaylog::detect`): a ring, a journal directory, an archive, a
+/// recorder directory or a segment; anything foreign, or missing, is an error.
 pub fn detect(path: &Path) -> Result<Kind> {
     match replaylog::detect(path) {
         Ok(Kind::Foreign(why)) => Err(CliError::new(path, why.to_string(), WHAT_TO_PASS)),
@@ -37,6 +42,8 @@ pub enum Source {
     Ring(Box<RawRing>),
     /// A journal directory or segment.
     Journal(Box<JournalSource>),
+    /// A recorder directory, lane by lane.
+    Recorder(Box<RecorderDir>),
 }
 
 /// A journal opened read-only.
@@ -102,6 +109,7 @@ impl JournalSource {
 pub fn open(path: &Path) -> Result<Source> {
     match detect(path)? {
         Kind::Ring => Ok(Source::Ring(Box::new(open_ring(path)?))),
+        Kind::RecorderDir => Ok(Source::Recorder(Box::new(open_recorder(path)?))),
         kind => Ok(Source::Journal(Box::new(open_journal(path, &kind)?))),
     }
 }
@@ -121,6 +129,136 @@ pub struct Rec {
     pub evidence: Option<ReplayFailureEvidence>,
     /// The journal entry it was read from (archives only).
     pub lsn: Option<u64>,
+    /// The lane it comes from (recorder directories, and archive entries that name one).
+    pub lane: Option<String>,
+}
+
+impl From<MergedRecord> for Rec {
+    fn from(m: MergedRecord) -> Rec {
+        Rec {
+            seq: m.seq,
+            epoch: m.epoch,
+            timestamp_ns: m.timestamp_ns,
+            bytes: m.bytes,
+            evidence: m.evidence,
+            lsn: None,
+            lane: Some(m.lane.to_string()),
+        }
+    }
+}
+
+/// Opens a recorder directory read-only, lane by lane: a lane that cannot be read with the
+/// others is in its entry, not an error here.
+pub fn open_recorder(path: &Path) -> Result<RecorderDir> {
+    RecorderDir::open(path).map_err(|e| CliError::lib(path, e))
+}
+
+/// A lane's error (its [`LaneEntry::ring`]) in the CLI's wording, naming the lane's file:
+/// exit status 2 for a file that is not a ring or disagrees with the reference lane, 1 for a
+/// damaged ring.
+pub fn lane_err(lane: &LaneEntry, e: &ReplayLogError) -> CliError {
+    const NOTHING_CHANGED: &str = "nothing was changed";
+    match e {
+        ReplayLogError::HeaderMismatch { path, field, expected, found }
+            if matches!(*field, "record_bytes" | "schema_id" | "clock" | "layout") =>
+        {
+            CliError::new(
+                path,
+                format!(
+                    "lane {} does not match the other lanes: {field} expected {expected}, found {found}",
+                    lane.name
+                ),
+                format!(
+                    "every lane of a recorder directory has the same record size, schema id, layout and clock; move \
+                     this file out of the directory or read it alone; {NOTHING_CHANGED}"
+                ),
+            )
+        }
+        ReplayLogError::HeaderMismatch { path, field, expected, found } if *field != "file_bytes" => CliError::new(
+            path,
+            format!("lane {} is not a replaylog ring: {field} expected {expected}, found {found}", lane.name),
+            format!(
+                "in a recorder directory every file NAME.ring is a lane; move this file out of the directory; \
+                 {NOTHING_CHANGED}"
+            ),
+        ),
+        other => {
+            let mut c = CliError::lib(&lane.path, clone_err(other));
+            c.what = format!("lane {}: {}", lane.name, c.what);
+            c
+        }
+    }
+}
+
+/// The library's errors are not `Clone`; the ones a lane holds are rebuilt from their parts.
+fn clone_err(e: &ReplayLogError) -> ReplayLogError {
+    match e {
+        ReplayLogError::HeaderMismatch { path, field, expected, found } => ReplayLogError::HeaderMismatch {
+            path: path.clone(),
+            field,
+            expected: expected.clone(),
+            found: found.clone(),
+        },
+        ReplayLogError::Corrupt { path, location, reason } => {
+            ReplayLogError::Corrupt { path: path.clone(), location: location.clone(), reason: reason.clone() }
+        }
+        ReplayLogError::Io { op, path, source } => ReplayLogError::Io {
+            op,
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        ReplayLogError::Locked { path, waited_ms } => {
+            ReplayLogError::Locked { path: path.clone(), waited_ms: *waited_ms }
+        }
+        other => ReplayLogError::InvalidOptions { option: "lane", reason: other.to_string() },
+    }
+}
+
+/// The first lane of `dir` that cannot be read with the others, as an error.
+pub fn check_lanes(dir: &RecorderDir) -> Result<()> {
+    match dir.lanes().iter().find_map(|l| l.ring.as_ref().err().map(|e| (l, e))) {
+        Some((lane, e)) => Err(lane_err(lane, e)),
+        None => Ok(()),
+    }
+}
+
+/// What the lanes of a recorder directory share: the reference lane's ring (record size,
+/// layout, schema id, clock), `None` for a directory whose lanes are all empty of rings.
+pub fn reference_ring(dir: &RecorderDir) -> Option<&RawRing> {
+    dir.reference().and_then(|l| l.ring.as_ref().ok())
+}
+
+/// Records in a recorder directory's lanes' windows (for progress bars).
+pub fn recorder_records(dir: &RecorderDir) -> u64 {
+    dir.lanes().iter().filter_map(|l| l.ring.as_ref().ok()?.window()).map(|w| w.records()).sum()
+}
+
+/// The merged timeline of a recorder directory, every lane checked first (see [`check_lanes`]).
+pub struct MergedRecords {
+    path: PathBuf,
+    inner: MergedReplay,
+}
+
+impl MergedRecords {
+    /// The lanes' windows as they are now, merged by `(timestamp, lane, seq)`.
+    pub fn new(dir: RecorderDir) -> Result<MergedRecords> {
+        check_lanes(&dir)?;
+        let path = dir.path().to_path_buf();
+        let inner = dir.merged().map_err(|e| CliError::lib(&path, e))?;
+        Ok(MergedRecords { path, inner })
+    }
+}
+
+impl Iterator for MergedRecords {
+    type Item = Result<Rec>;
+
+    fn next(&mut self) -> Option<Result<Rec>> {
+        Some(self.inner.next()?.map(Rec::from).map_err(|e| {
+            let mut c = CliError::lib(&self.path, e);
+            c.hint = Some("a writer is appending to a lane; use `replaylog tail -f` to follow it".into());
+            c
+        }))
+    }
 }
 
 /// The records of a ring's live window from `from` on, in publish order, read slot by slot.
@@ -157,6 +295,7 @@ impl<'a> RingRecords<'a> {
                         bytes: r.bytes,
                         evidence: r.evidence,
                         lsn: None,
+                        lane: None,
                     });
                 }
                 SlotRead::Valid(r) if r.seq > seq => {
@@ -224,14 +363,15 @@ impl ArchiveDecoder {
             return Ok(None);
         }
         let rb = self.record_bytes;
-        match archive::decode_entry(&item.data, rb as usize) {
-            Ok(e) => Ok(Some(Rec {
+        match archive::decode_archived(&item.data, rb as usize) {
+            Ok(archive::ArchivedRecord { record: e, lane }) => Ok(Some(Rec {
                 seq: e.seq,
                 epoch: e.epoch,
                 timestamp_ns: e.timestamp_ns,
                 bytes: e.bytes,
                 evidence: e.evidence,
                 lsn: Some(item.lsn),
+                lane,
             })),
             Err(why) => Err(CliError::new(
                 &src.path,

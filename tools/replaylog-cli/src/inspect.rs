@@ -1,4 +1,5 @@
-//! `replaylog inspect PATH [--json]`: what a ring or journal holds, read-only.
+//! `replaylog inspect PATH [--json]`: what a ring, journal or recorder directory holds,
+//! read-only.
 //!
 //! `--json` prints one object. Ring:
 //! `{"path", "format": "ring", "version", "clock": "none" | "monotonic" | "caller", "record_bytes",
@@ -16,6 +17,14 @@
 //! "schema_id", "capacity", "layout"}, "validation": {"chunks",
 //! "valid_bytes", "problem": null | {"kind": "bad_tail", "segment", "valid_bytes"} | {"kind":
 //! "corrupt", "segment", "offset", "reason"}}}`.
+//!
+//! Recorder directory (lane files `<name>.ring`): a section per lane, sorted by name, each the
+//! ring's report, or why the lane cannot be read with the others (not a ring, or a record
+//! size, schema id, layout or clock other than the reference lane's: the first lane by name
+//! that opens). `--json`: `{"path", "format": "recorder", "reference_lane": null | name,
+//! "records" (in all lanes' windows), "lanes": [{"lane", "ok", "error": null | text, "ring":
+//! null | {the ring object above}}]}`. Exit status 0 even when a lane cannot be read (`validate`
+//! is the check).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,7 +40,7 @@ use crate::output::{Out, layout_json, problem_json, window_json, window_text};
 /// Options of `replaylog inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// A ring file, a journal directory or a journal segment file.
+    /// A ring file, a journal directory, a recorder directory or a journal segment file.
     pub path: PathBuf,
     /// Print one JSON object (schema in the README, "CLI reference").
     #[arg(long)]
@@ -55,7 +64,8 @@ fn utc(ms: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}.{milli:03} UTC")
 }
 
-fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> Result<()> {
+/// Prints a ring's report as text, or returns it as JSON (printed by the caller).
+fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> Result<Option<Value>> {
     let info = ring.info();
     let window = ring.window();
     let mut with_evidence = Some(0u64);
@@ -97,7 +107,7 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
                 "bad": census.bad.len(),
             },
         });
-        return out.json_pretty(&v);
+        return Ok(Some(v));
     }
     out.line(format!("ring {}", path.display()))?;
     out.line(format!("  format       ring version {}", info.version))?;
@@ -127,7 +137,59 @@ fn inspect_ring(path: &Path, ring: &RawRing, json_out: bool, out: &mut Out) -> R
         census.with_evidence,
         census.never_written,
         census.bad.len()
-    ))
+    ))?;
+    Ok(None)
+}
+
+/// A recorder directory: a section per lane (the ring's report, or why the lane cannot be read
+/// with the others), the reference lane named.
+fn inspect_recorder(path: &Path, json_out: bool, out: &mut Out) -> Result<()> {
+    let dir = input::open_recorder(path)?;
+    let reference = dir.reference().map(|l| l.name.to_string());
+    if json_out {
+        let mut lanes = Vec::new();
+        for lane in dir.lanes() {
+            lanes.push(match &lane.ring {
+                Ok(ring) => json!({
+                    "lane": &*lane.name, "ok": true, "error": null,
+                    "ring": inspect_ring(&lane.path, ring, true, out)?,
+                }),
+                Err(e) => json!({
+                    "lane": &*lane.name, "ok": false, "error": input::lane_err(lane, e).to_string(), "ring": null,
+                }),
+            });
+        }
+        let v = json!({
+            "path": path.display().to_string(),
+            "format": "recorder",
+            "reference_lane": reference,
+            "records": input::recorder_records(&dir),
+            "lanes": lanes,
+        });
+        return out.json_pretty(&v);
+    }
+    let names: Vec<&str> = dir.lanes().iter().map(|l| &*l.name).collect();
+    let bad = dir.lanes().iter().filter(|l| l.ring.is_err()).count();
+    out.line(format!("recorder {}", path.display()))?;
+    out.line(format!("  lanes        {} ({}), {bad} unreadable", names.len(), names.join(", ")))?;
+    out.line(format!(
+        "  reference    {}",
+        reference.as_deref().map_or("none (no lane opens)".to_string(), |r| format!(
+            "lane {r} (the others must match its record size, schema id, layout and clock)"
+        ))
+    ))?;
+    out.line(format!("  records      {} in the lanes' windows", input::recorder_records(&dir)))?;
+    for lane in dir.lanes() {
+        out.line("")?;
+        match &lane.ring {
+            Ok(ring) => {
+                out.line(format!("lane {}", lane.name))?;
+                inspect_ring(&lane.path, ring, false, out)?;
+            }
+            Err(e) => out.line(format!("lane {}: cannot be read: {}", lane.name, input::lane_err(lane, e)))?,
+        }
+    }
+    Ok(())
 }
 
 fn inspect_journal(path: &Path, src: &JournalSource, json_out: bool, out: &mut Out) -> Result<()> {
@@ -231,7 +293,12 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let path = &args.path;
     let mut out = Out::stdout();
     match input::detect(path)? {
-        Kind::Ring => inspect_ring(path, &input::open_ring(path)?, args.json, &mut out)?,
+        Kind::Ring => {
+            if let Some(v) = inspect_ring(path, &input::open_ring(path)?, args.json, &mut out)? {
+                out.json_pretty(&v)?;
+            }
+        }
+        Kind::RecorderDir => inspect_recorder(path, args.json, &mut out)?,
         kind => inspect_journal(path, &input::open_journal(path, &kind)?, args.json, &mut out)?,
     }
     out.flush()?;

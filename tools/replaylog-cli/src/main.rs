@@ -26,8 +26,10 @@ use clap::{Parser, Subcommand};
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const AFTER_HELP: &str = "\
-PATH is a ring file (RPLYRING), a journal directory, or one journal segment file (RPLYJRNL); \
-inspect, dump, validate, tail, export and diff never modify it.
+PATH is a ring file (RPLYRING), a journal directory, a recorder directory (lane files NAME.ring, one \
+ring per thread: per lane for inspect, validate and diff; merged by (timestamp, lane, seq) with a lane \
+key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
+(RPLYJRNL); inspect, dump, validate, tail, export and diff never modify it.
 
 Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ, tail \
 --max-records not reached before --timeout-ms, a failed demo check); 2 usage error, I/O error, or a \
@@ -47,39 +49,45 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what a ring or journal holds: geometry, layout, live window, cursor, evidence count;
-    /// segments, sizes, LSN range, snapshots. Always exits 0 when the input can be read.
+    /// Show what a ring, journal or recorder directory holds: geometry, layout, live window,
+    /// cursor, evidence count; segments, sizes, LSN range, snapshots; a section per lane. Always
+    /// exits 0 when the input can be read.
     #[command(after_help = AFTER_HELP)]
     Inspect(inspect::InspectArgs),
-    /// Print records in publish order (journal: entries), fields decoded by the stored or given
-    /// layout, failure evidence included.
+    /// Print records in publish order (journal: entries; recorder directory: all lanes merged by
+    /// timestamp, each record naming its lane), fields decoded by the stored or given layout,
+    /// failure evidence included.
     #[command(after_help = AFTER_HELP)]
     Dump(dump::DumpArgs),
     /// Full read-only scan: a ring's damaged and stale slots by index, a journal's
-    /// (chunks, valid_bytes) and first problem. Exit 0 clean, 1 problems found, 2 error.
+    /// (chunks, valid_bytes) and first problem, every lane of a recorder directory. Exit 0 clean,
+    /// 1 problems found, 2 error (or a lane that is not a ring or does not match the others).
     #[command(after_help = AFTER_HELP)]
     Validate(validate::ValidateArgs),
     /// Cut a damaged journal back to its valid prefix, keeping a backup (asks first; --yes when
     /// stdin is not a terminal). Rings need no repair: a writer's open recovers them.
     #[command(after_help = AFTER_HELP)]
     Repair(repair::RepairArgs),
-    /// Print the newest records; with -f, follow a ring (or journal) while another process
-    /// appends, reporting when the reader was lapped.
+    /// Print the newest records; with -f, follow a ring, journal or recorder directory (every
+    /// lane, merged, lanes added meanwhile included) while others append, reporting laps.
     #[command(after_help = AFTER_HELP)]
     Tail(tail::TailArgs),
-    /// Lossless conversion to JSON lines, CSV, or an archive journal (journal:DIR).
+    /// Lossless conversion to JSON lines, CSV, or an archive journal (journal:DIR); a recorder
+    /// directory's lanes merged by timestamp, with a lane column/key (kept per archive entry).
     #[command(after_help = AFTER_HELP)]
     Export(export::ExportArgs),
-    /// Compare two captures record by record; print the first divergence (seq, field, both
-    /// values) and a summary. Exit 0 identical, 1 they differ, 2 error.
+    /// Compare two captures record by record (recorder directories lane by lane); print the first
+    /// divergence (seq, field, both values) and a summary. Exit 0 identical, 1 they differ, 2 error.
     #[command(after_help = AFTER_HELP)]
     Diff(diff::DiffArgs),
-    /// Drain a ring into an archive journal while its writer runs (resuming an existing
-    /// archive); report every record the ring overwrote first. Exit 0 lossless, 1 records missed.
+    /// Drain a ring, or every lane of a recorder directory, into an archive journal while the
+    /// writers run (resuming an existing archive); report every record overwritten first. Exit 0
+    /// lossless, 1 records missed.
     #[command(after_help = AFTER_HELP)]
     Archive(archive::ArchiveArgs),
-    /// Record a simulated control loop into a ring as fast as possible, measure append latency,
-    /// then reopen, replay and verify every record and every injected failure.
+    /// Record a simulated control loop into a ring as fast as possible (--threads N: N loops into N
+    /// lanes of a recorder directory), measure append latency, then reopen, replay and verify
+    /// every record, every injected failure and (with lanes) the merged timeline.
     #[command(after_help = AFTER_HELP)]
     Demo(demo::DemoArgs),
     /// Per-operation latency (HDR p50..max) and throughput of the ring and journal next to raw baselines.

@@ -259,6 +259,7 @@ impl Printer {
             "seq": r.seq,
             "epoch": r.epoch,
             "timestamp_ns": r.timestamp_ns,
+            "lane": r.lane,
             "lsn": r.lsn,
             "fields": fields,
             "hex": hex(&r.bytes),
@@ -268,7 +269,10 @@ impl Printer {
 
     /// A record as one line of text.
     pub fn record_text(&self, r: &Rec) -> String {
-        let mut s = format!("seq {} epoch {}", r.seq, r.epoch);
+        let mut s = match &r.lane {
+            Some(lane) => format!("lane {lane} seq {} epoch {}", r.seq, r.epoch),
+            None => format!("seq {} epoch {}", r.seq, r.epoch),
+        };
         if let Some(ts) = r.timestamp_ns {
             s.push_str(&format!(" t {ts}"));
         }

@@ -6,8 +6,9 @@
 //! copies every byte it cuts into `DIR/backup/`, moves later segments there, truncates, and
 //! syncs; the report names what was cut and where the backups are.
 //!
-//! Rings need no repair (opening one with a writer recovers it): a ring path is refused with
-//! status 2, as is a single segment file (repair works on the whole directory).
+//! Rings need no repair (opening one with a writer recovers it): a ring path, or a recorder
+//! directory (its lanes are rings), is refused with status 2, as is a single segment file
+//! (repair works on the whole directory).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -48,6 +49,14 @@ pub fn run(args: &RepairArgs) -> Result<ExitCode> {
                 path,
                 "rings need no repair: opening one with a writer (RingLog::open) recovers it",
                 "run `replaylog validate` to see what a writer's open would recover",
+            ));
+        }
+        Kind::RecorderDir => {
+            return Err(CliError::new(
+                path,
+                "a recorder directory needs no repair: its lanes are rings, and opening a lane with a writer \
+                 (Recorder::lane) recovers it",
+                "run `replaylog validate` on the directory to see every lane",
             ));
         }
         Kind::Segment => {

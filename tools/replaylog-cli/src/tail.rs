@@ -14,6 +14,16 @@
 //! the last LSN seen are printed (`lapped: missed N entries (resuming at lsn L)` when retention
 //! deleted some before they were read).
 //!
+//! On a recorder directory (lane files `<name>.ring`): the last N records of the lanes merged
+//! by `(timestamp, lane, seq)` (as `dump` prints them, each naming its lane), and with `-f`
+//! every record the lanes' writers publish after them, read by the library's `MergedReader`
+//! (one `RawReader` per lane; lanes created meanwhile are picked up within 100 ms and read from
+//! their oldest record). With the lanes' default `monotonic` clock a record is held back until
+//! every lane has a newer one or it is `--hold-ms` old (default 20), so the followed order is
+//! the merged order unless a writer stalls inside `append` for longer. A lap names its lane:
+//! `lapped: lane NAME missed N records (resuming at seq S)` (JSON: `{"type": "lapped", "lane",
+//! "missed", "resumed_at"}`). `--from` does not apply (each lane has its own seqs).
+//!
 //! Output lines are those of `dump` (text or `--json`), flushed as they come. `--max-records N`
 //! exits 0 once N records were printed (the first N included); `--timeout-ms MS` stops
 //! following after MS milliseconds: exit 0, or 1 when `--max-records` was given and not reached.
@@ -25,17 +35,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use replaylog::{Item, Kind, Position, RawReader, RawRing, ReadOutcome, StartAt};
+use replaylog::{Item, Kind, MergedOutcome, MergedReader, Position, RawReader, RawRing, ReadOutcome, StartAt};
 use serde_json::json;
 
 use crate::error::{CliError, Result};
-use crate::input::{self, ArchiveDecoder, JournalSource, Rec, RingRecords};
+use crate::input::{self, ArchiveDecoder, JournalSource, MergedRecords, Rec, RingRecords};
 use crate::output::{LAYOUT_HELP, Out, Printer};
 
 /// Options of `replaylog tail`.
 #[derive(Args, Debug)]
 pub struct TailArgs {
-    /// A ring file, a journal directory or a journal segment file.
+    /// A ring file, a journal directory, a recorder directory or a journal segment file.
     pub path: PathBuf,
     /// Follow: keep printing records as they are published.
     #[arg(short = 'f', long)]
@@ -57,6 +67,11 @@ pub struct TailArgs {
     /// Stop following after this many milliseconds (exit 1 if --max-records was not reached).
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// Recorder directories with a monotonic clock: hold a record back until every lane has a
+    /// newer one or it is this old, so that the followed order is the merged order (0: print
+    /// each record as soon as it is the oldest published).
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub hold_ms: u64,
 }
 
 /// Counts printed records against `--max-records` and the `--timeout-ms` deadline.
@@ -124,6 +139,7 @@ fn tail_ring(args: &TailArgs, ring: RawRing, out: &mut Out, budget: &mut Budget)
                     bytes: r.bytes,
                     evidence: r.evidence,
                     lsn: None,
+                    lane: None,
                 };
                 printer.record(out, &r)?;
                 budget.printed += 1;
@@ -150,6 +166,102 @@ fn tail_ring(args: &TailArgs, ring: RawRing, out: &mut Out, budget: &mut Budget)
             std::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(u64::from(idle.min(100)) * 50));
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tail_recorder(args: &TailArgs, out: &mut Out, budget: &mut Budget) -> Result<ExitCode> {
+    if args.from.is_some() {
+        return Err(CliError::new(
+            &args.path,
+            "--from is a seq, and each lane of a recorder directory has its own seqs",
+            "tail one lane's file, e.g. `replaylog tail DIR/NAME.ring --from SEQ`",
+        ));
+    }
+    let dir = input::open_recorder(&args.path)?;
+    input::check_lanes(&dir)?;
+    let (stored, rb) = match input::reference_ring(&dir) {
+        Some(r) => (r.layout().cloned(), Some(r.info().record_bytes)),
+        None => (None, None),
+    };
+    let layout = input::choose_layout(&args.path, args.layout.as_deref(), stored.as_ref(), rb)?;
+    let printer = Printer { layout, json: args.json };
+    let lines = usize::try_from(args.lines).unwrap_or(usize::MAX);
+    if !args.follow {
+        let mut recent = VecDeque::new();
+        for r in MergedRecords::new(dir)? {
+            recent.push_back(r?);
+            if recent.len() > lines {
+                recent.pop_front();
+            }
+        }
+        for r in recent {
+            if budget.done() {
+                break;
+            }
+            printer.record(out, &r)?;
+            budget.printed += 1;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Read what the lanes hold now (at most their windows, however fast the writers), keeping
+    // the last N, then follow.
+    let mut catch_up = input::recorder_records(&dir);
+    drop(dir);
+    let lib = |e| CliError::lib(&args.path, e);
+    let mut reader = MergedReader::open(&args.path).map_err(lib)?;
+    reader.set_hold_back((args.hold_ms > 0).then(|| Duration::from_millis(args.hold_ms)));
+    let mut recent = VecDeque::new();
+    while catch_up > 0 {
+        match reader.poll().map_err(lib)? {
+            MergedOutcome::Record(r) => {
+                recent.push_back(Rec::from(r));
+                if recent.len() > lines {
+                    recent.pop_front();
+                }
+                catch_up -= 1;
+            }
+            MergedOutcome::Lapped { .. } => {}
+            MergedOutcome::Pending => break,
+        }
+    }
+    let lanes: Vec<&str> = reader.lanes().collect();
+    eprintln!(
+        "replaylog: {}: following {} lane(s) ({}) (Ctrl-C to stop)",
+        args.path.display(),
+        lanes.len(),
+        lanes.join(", ")
+    );
+    for r in recent {
+        if budget.done() {
+            break;
+        }
+        printer.record(out, &r)?;
+        budget.printed += 1;
+    }
+    while !budget.done() {
+        match reader.next_timeout(Duration::from_millis(50)).map_err(lib)? {
+            MergedOutcome::Record(r) => {
+                printer.record(out, &Rec::from(r))?;
+                budget.printed += 1;
+                continue;
+            }
+            MergedOutcome::Lapped { lane, missed, resumed_at } => {
+                if args.json {
+                    out.json(&json!({"type": "lapped", "lane": &*lane, "missed": missed, "resumed_at": resumed_at}))?;
+                } else {
+                    out.line(format!("lapped: lane {lane} missed {missed} records (resuming at seq {resumed_at})"))?;
+                }
+                continue;
+            }
+            MergedOutcome::Pending => {}
+        }
+        out.flush()?;
+        if budget.expired() {
+            return budget.finish(&args.path);
         }
     }
     out.flush()?;
@@ -306,6 +418,7 @@ pub fn run(args: &TailArgs) -> Result<ExitCode> {
     };
     let result = match input::detect(&args.path)? {
         Kind::Ring => tail_ring(args, input::open_ring(&args.path)?, &mut out, &mut budget),
+        Kind::RecorderDir => tail_recorder(args, &mut out, &mut budget),
         kind => tail_journal(args, kind, &mut out, &mut budget),
     };
     out.flush()?;

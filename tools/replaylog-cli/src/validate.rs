@@ -1,4 +1,5 @@
-//! `replaylog validate PATH [--json]`: a full read-only scan.
+//! `replaylog validate PATH [--json]`: a full read-only scan of a ring, a journal or every lane
+//! of a recorder directory.
 //!
 //! Ring: both header copies, both state copies, the cursor, the live window, then every slot;
 //! damaged slots (torn, garbled, misplaced, from a future epoch) and stale ones (valid records
@@ -9,7 +10,12 @@
 //! Journal directory or segment file: `(chunks, valid_bytes)` and the first problem (a torn
 //! tail after the durable watermark, or corruption at or before it).
 //!
-//! Exit status: 0 clean, 1 problems found, 2 error.
+//! Recorder directory: every lane, sorted by name, validated as a ring (a section per lane);
+//! a lane that cannot be read with the others (not a ring, or a record size, schema id, layout
+//! or clock other than the reference lane's) is reported by name, and the exit status is then
+//! 2, as for a foreign ring, after every lane was reported.
+//!
+//! Exit status: 0 clean, 1 problems found (in any lane), 2 error.
 //!
 //! `--json` prints one object. Ring: `{"path", "format": "ring", "ok", "header_copies_valid",
 //! "header_copies": [A, B], "state_copies_valid", "state_copies": [0, 1], "cursor_hint", "window" (as in inspect), "slots": {"capacity",
@@ -20,7 +26,9 @@
 //! seq the first slot of the range claims, or null), and the file-level kinds `header_copy`,
 //! `state`, `truncated` and `corrupt` carry null indices. Journal: `{"path", "format": "journal" |
 //! "segment", "ok", "chunks", "valid_bytes", "problem": null | {"kind": "bad_tail", "segment",
-//! "valid_bytes"} | {"kind": "corrupt", "segment", "offset", "reason"}}`.
+//! "valid_bytes"} | {"kind": "corrupt", "segment", "offset", "reason"}}`. Recorder directory:
+//! `{"path", "format": "recorder", "ok", "reference_lane": null | name, "lanes": [{"lane", "ok",
+//! "error": null | text, "ring": null | {the ring object above}}]}`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,7 +45,7 @@ use crate::output::{Out, problem_json, progress, spinner, window_json, window_te
 /// Options of `replaylog validate`.
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// A ring file, a journal directory or a journal segment file.
+    /// A ring file, a journal directory, a recorder directory or a journal segment file.
     pub path: PathBuf,
     /// Print one JSON object (schema in the README, "CLI reference").
     #[arg(long)]
@@ -124,7 +132,8 @@ fn health_text(path: &Path, h: &RingHealth, out: &mut Out) -> Result<()> {
     })
 }
 
-fn validate_ring(path: &Path, json_out: bool, out: &mut Out) -> Result<bool> {
+/// Validates a ring, printing its report (text), or returning it (JSON, `Some`).
+fn validate_ring(path: &Path, json_out: bool, out: &mut Out) -> Result<(bool, Option<Value>)> {
     let ring = match RawRing::open(path) {
         Ok(r) => r,
         // Our own file, damaged or cut short: a finding, not an error.
@@ -141,26 +150,94 @@ fn validate_ring(path: &Path, json_out: bool, out: &mut Out) -> Result<bool> {
     let health = ring.validate_with_progress(|done, _| bar.set_position(done));
     bar.finish_and_clear();
     if json_out {
-        out.json_pretty(&health_json(path, &health))?;
-    } else {
-        health_text(path, &health, out)?;
+        return Ok((health.is_clean(), Some(health_json(path, &health))));
     }
-    Ok(health.is_clean())
+    health_text(path, &health, out)?;
+    Ok((health.is_clean(), None))
 }
 
-fn report_unreadable(path: &Path, kind: &str, what: &str, json_out: bool, out: &mut Out) -> Result<bool> {
+fn report_unreadable(
+    path: &Path,
+    kind: &str,
+    what: &str,
+    json_out: bool,
+    out: &mut Out,
+) -> Result<(bool, Option<Value>)> {
     if json_out {
         let v = json!({
             "path": path.display().to_string(), "format": "ring", "ok": false,
             "problems": [{"kind": kind, "description": what, "first_index": null, "last_index": null, "seq": null}],
         });
-        out.json_pretty(&v)?;
+        return Ok((false, Some(v)));
     } else {
         out.line(format!("ring {}", path.display()))?;
         out.line(format!("  {what}"))?;
         out.line("result: 1 problem(s) found; the ring cannot be opened (restore it from a copy)")?;
     }
-    Ok(false)
+    Ok((false, None))
+}
+
+/// Validates every lane of a recorder directory. `Ok(clean)` when every lane could be read with
+/// the others; else the first bad lane's error (status 2), after everything was reported.
+fn validate_recorder(path: &Path, json_out: bool, out: &mut Out) -> Result<bool> {
+    let dir = input::open_recorder(path)?;
+    let reference = dir.reference().map(|l| l.name.to_string());
+    let (mut clean, mut error, mut lanes) = (true, None, Vec::new());
+    if !json_out {
+        let names: Vec<&str> = dir.lanes().iter().map(|l| &*l.name).collect();
+        out.line(format!("recorder {}: {} lane(s) ({})", path.display(), names.len(), names.join(", ")))?;
+        out.line(format!(
+            "  reference    {}",
+            reference.as_deref().map_or("none (no lane opens)".into(), |r| format!("lane {r}"))
+        ))?;
+    }
+    for lane in dir.lanes() {
+        if !json_out {
+            out.line("")?;
+            out.line(format!("lane {}", lane.name))?;
+        }
+        // A damaged or cut-short ring of ours is a finding, as for a ring given alone.
+        let finding = matches!(
+            &lane.ring,
+            Ok(_)
+                | Err(ReplayLogError::Corrupt { .. })
+                | Err(ReplayLogError::HeaderMismatch { field: "file_bytes", .. })
+        );
+        if finding {
+            let (ok, v) = validate_ring(&lane.path, json_out, out)?;
+            clean &= ok;
+            lanes.push(json!({"lane": &*lane.name, "ok": ok, "error": null, "ring": v}));
+        } else if let Err(e) = &lane.ring {
+            let e = input::lane_err(lane, e);
+            if !json_out {
+                out.line(format!("  cannot be read: {e}"))?;
+            }
+            lanes.push(json!({"lane": &*lane.name, "ok": false, "error": e.to_string(), "ring": null}));
+            error.get_or_insert(e);
+        }
+    }
+    if json_out {
+        let v = json!({
+            "path": path.display().to_string(), "format": "recorder", "ok": clean && error.is_none(),
+            "reference_lane": reference, "lanes": lanes,
+        });
+        out.json_pretty(&v)?;
+    } else {
+        let bad = lanes.iter().filter(|l| l["ok"] == false).count();
+        out.line("")?;
+        out.line(if bad == 0 {
+            "result: every lane clean".to_string()
+        } else {
+            format!("result: {bad} of {} lane(s) with problems", lanes.len())
+        })?;
+    }
+    match error {
+        Some(e) => {
+            out.flush()?;
+            Err(e)
+        }
+        None => Ok(clean),
+    }
 }
 
 fn validate_journal(path: &Path, kind: &Kind, json_out: bool, out: &mut Out) -> Result<bool> {
@@ -210,7 +287,14 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let path = &args.path;
     let mut out = Out::stdout();
     let ok = match input::detect(path)? {
-        Kind::Ring => validate_ring(path, args.json, &mut out)?,
+        Kind::Ring => {
+            let (ok, v) = validate_ring(path, args.json, &mut out)?;
+            if let Some(v) = v {
+                out.json_pretty(&v)?;
+            }
+            ok
+        }
+        Kind::RecorderDir => validate_recorder(path, args.json, &mut out)?,
         kind => validate_journal(path, &kind, args.json, &mut out)?,
     };
     out.flush()?;

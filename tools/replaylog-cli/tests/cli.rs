@@ -358,9 +358,9 @@ fn export_roundtrips_and_diff_finds_the_changed_field() {
     assert_eq!(rows.len(), 65);
     assert_eq!(
         rows[0],
-        "seq,epoch,timestamp_ns,lsn,tick,value,flags,record_hex,evidence_kind,evidence_other_code,evidence_code,evidence_message"
+        "seq,epoch,timestamp_ns,lane,lsn,tick,value,flags,record_hex,evidence_kind,evidence_other_code,evidence_code,evidence_message"
     );
-    assert!(rows[4].starts_with("39,1,,,39,19.5,0,"), "{}", rows[4]);
+    assert!(rows[4].starts_with("39,1,,,,39,19.5,0,"), "{}", rows[4]);
     assert!(rows[4].ends_with(",timeout,0,110,\"deadline missed at 39, \"\"late\"\"\""), "{}", rows[4]);
     assert!(rows[5].ends_with(",,,,"), "{}", rows[5]);
     expect(&["export", s(&a), "--to", "csv", "--out", s(&out_file)], 2); // exists: refused

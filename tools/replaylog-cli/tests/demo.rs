@@ -43,3 +43,33 @@ fn usage_errors_exit_2() {
     assert_eq!(replaylog(&["demo", "--seconds", "-1"]).status.code(), Some(2));
     assert_eq!(replaylog(&["nonsense"]).status.code(), Some(2));
 }
+
+#[test]
+fn demo_threads_records_one_lane_per_loop_and_verifies_the_merged_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.recorder");
+    let p = path.to_str().unwrap();
+    let out = replaylog(&["demo", "--threads", "3", "--seconds", "0.3", "--capacity", "1024", "--path", p]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("result: PASS") && !stdout.contains("FAIL"), "{stdout}");
+    for lane in ["loop-0", "loop-1", "loop-2"] {
+        assert!(
+            stdout.contains(&format!("PASS lane {lane}: all 1024 records equal the recomputed simulation")),
+            "{stdout}"
+        );
+        assert!(path.join(format!("{lane}.ring")).is_file());
+    }
+    assert!(stdout.contains("PASS merged timeline holds 3072 records, the lanes' windows 3072"), "{stdout}");
+    assert!(stdout.contains("PASS every record stamped, strictly ordered by (timestamp, lane, seq)"), "{stdout}");
+    // The directory is a recorder directory the other subcommands read.
+    let merged = replaylog::recorder::replay_merged(&path).unwrap();
+    assert_eq!(merged.len(), 3072);
+    let out = replaylog(&["validate", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    let out = replaylog(&["demo", "--threads", "2", "--seconds", "0.1", "--path", p]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert_eq!(replaylog(&["demo", "--threads", "0"]).status.code(), Some(2));
+}
