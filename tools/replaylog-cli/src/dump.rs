@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use clap::Args;
 use replaylog::{Kind, Position, RawRing};
 
-use crate::error::{CliError, Result};
+use crate::error::Result;
 use crate::input::{self, ArchiveRecords, JournalSource, MergedRecords, RingRecords};
 use crate::output::{LAYOUT_HELP, Out, Printer};
 
@@ -107,20 +107,7 @@ fn dump_journal(args: &DumpArgs, src: &JournalSource, out: &mut Out) -> Result<(
 }
 
 fn dump_recorder(args: &DumpArgs, out: &mut Out) -> Result<()> {
-    if args.from.is_some() {
-        return Err(CliError::new(
-            &args.path,
-            "--from is a seq, and each lane of a recorder directory has its own seqs",
-            "dump one lane's file, e.g. `replaylog dump DIR/NAME.ring --from SEQ`",
-        ));
-    }
-    let dir = input::open_recorder(&args.path)?;
-    input::check_lanes(&dir)?;
-    let (stored, rb) = match input::reference_ring(&dir) {
-        Some(r) => (r.layout().cloned(), Some(r.info().record_bytes)),
-        None => (None, None),
-    };
-    let layout = input::choose_layout(&args.path, args.layout.as_deref(), stored.as_ref(), rb)?;
+    let (dir, layout) = input::open_recorder_records(&args.path, "dump", args.from, args.layout.as_deref())?;
     let printer = Printer { layout, json: args.json };
     for r in MergedRecords::new(dir)?.take(args.limit.map_or(usize::MAX, |n| n as usize)) {
         printer.record(out, &r?)?;

@@ -228,6 +228,32 @@ pub fn reference_ring(dir: &RecorderDir) -> Option<&RawRing> {
     dir.reference().and_then(|l| l.ring.as_ref().ok())
 }
 
+/// Opens a recorder directory to read its merged records (`dump`, `tail`): refuses `--from`
+/// (each lane has its own seqs; `command` names the subcommand in the hint), checks every lane,
+/// and picks the layout (`--layout`, else the reference lane's).
+pub fn open_recorder_records(
+    path: &Path,
+    command: &str,
+    from: Option<u64>,
+    layout_spec: Option<&str>,
+) -> Result<(RecorderDir, Option<Layout>)> {
+    if from.is_some() {
+        return Err(CliError::new(
+            path,
+            "--from is a seq, and each lane of a recorder directory has its own seqs",
+            format!("{command} one lane's file, e.g. `replaylog {command} DIR/NAME.ring --from SEQ`"),
+        ));
+    }
+    let dir = open_recorder(path)?;
+    check_lanes(&dir)?;
+    let (stored, rb) = match reference_ring(&dir) {
+        Some(r) => (r.layout().cloned(), Some(r.info().record_bytes)),
+        None => (None, None),
+    };
+    let layout = choose_layout(path, layout_spec, stored.as_ref(), rb)?;
+    Ok((dir, layout))
+}
+
 /// Records in a recorder directory's lanes' windows (for progress bars).
 pub fn recorder_records(dir: &RecorderDir) -> u64 {
     dir.lanes().iter().filter_map(|l| l.ring.as_ref().ok()?.window()).map(|w| w.records()).sum()

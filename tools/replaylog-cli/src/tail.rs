@@ -173,20 +173,7 @@ fn tail_ring(args: &TailArgs, ring: RawRing, out: &mut Out, budget: &mut Budget)
 }
 
 fn tail_recorder(args: &TailArgs, out: &mut Out, budget: &mut Budget) -> Result<ExitCode> {
-    if args.from.is_some() {
-        return Err(CliError::new(
-            &args.path,
-            "--from is a seq, and each lane of a recorder directory has its own seqs",
-            "tail one lane's file, e.g. `replaylog tail DIR/NAME.ring --from SEQ`",
-        ));
-    }
-    let dir = input::open_recorder(&args.path)?;
-    input::check_lanes(&dir)?;
-    let (stored, rb) = match input::reference_ring(&dir) {
-        Some(r) => (r.layout().cloned(), Some(r.info().record_bytes)),
-        None => (None, None),
-    };
-    let layout = input::choose_layout(&args.path, args.layout.as_deref(), stored.as_ref(), rb)?;
+    let (dir, layout) = input::open_recorder_records(&args.path, "tail", args.from, args.layout.as_deref())?;
     let printer = Printer { layout, json: args.json };
     let lines = usize::try_from(args.lines).unwrap_or(usize::MAX);
     if !args.follow {
