@@ -426,21 +426,7 @@ fn verify_merged(dir: &Path, lanes: &[(String, Vec<ReplayRecord<Tick>>)]) -> Res
 
 /// `demo --threads N`: N loops into N lanes of a recorder directory, then verify.
 fn run_lanes(args: &DemoArgs, threads: u32) -> Result<ExitCode, Error> {
-    let (_tempdir, dir) = match &args.path {
-        Some(p) => (None, p.clone()),
-        None => {
-            let tmp = tempfile::Builder::new().prefix("replaylog-demo-").tempdir()?;
-            let dir = tmp.path().join("demo.recorder");
-            (Some(tmp), dir)
-        }
-    };
-    if dir.exists() {
-        return Err(format!(
-            "{} already exists; the demo needs a new directory (remove it or pick another --path)",
-            dir.display()
-        )
-        .into());
-    }
+    let (_tempdir, dir) = demo_path(args, "demo.recorder", "directory")?;
     let (capacity, every) = (args.capacity, args.failure_every);
     println!(
         "replaylog demo: {threads} PID loops on {threads} threads, one lane each, {} B Tick records, capacity \
@@ -531,26 +517,33 @@ fn run_lanes(args: &DemoArgs, threads: u32) -> Result<ExitCode, Error> {
     }
 }
 
+/// Where the demo records: `--path` (which must not exist yet), else `name` in a new temporary
+/// directory, returned too so that it lives (and is removed) with the caller's scope.
+fn demo_path(args: &DemoArgs, name: &str, what: &str) -> Result<(Option<tempfile::TempDir>, PathBuf), Error> {
+    let (tmp, path) = match &args.path {
+        Some(p) => (None, p.clone()),
+        None => {
+            let tmp = tempfile::Builder::new().prefix("replaylog-demo-").tempdir()?;
+            let path = tmp.path().join(name);
+            (Some(tmp), path)
+        }
+    };
+    if path.exists() {
+        return Err(format!(
+            "{} already exists; the demo needs a new {what} (remove it or pick another --path)",
+            path.display()
+        )
+        .into());
+    }
+    Ok((tmp, path))
+}
+
 /// Runs the demo. `Ok(1)` when a verification check fails.
 pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
     if let Some(threads) = args.threads {
         return run_lanes(args, threads);
     }
-    let (_tempdir, path) = match &args.path {
-        Some(p) => (None, p.clone()),
-        None => {
-            let dir = tempfile::Builder::new().prefix("replaylog-demo-").tempdir()?;
-            let path = dir.path().join("demo.ring");
-            (Some(dir), path)
-        }
-    };
-    if path.exists() {
-        return Err(format!(
-            "{} already exists; the demo needs a new file (remove it or pick another --path)",
-            path.display()
-        )
-        .into());
-    }
+    let (_tempdir, path) = demo_path(args, "demo.ring", "file")?;
     let capacity = args.capacity;
     let every = args.failure_every;
 
