@@ -543,9 +543,10 @@ impl Geometry {
     }
 
     /// The slot checksum of this version over `checked` (the bytes from [`SLOT_CRC_START`] to
-    /// [`Geometry::checked_end`]): CRC-32C in version 3, CRC-32 (IEEE) in version 2.
+    /// [`Geometry::checked_end`]): CRC-32C in version 3 (in three parallel chains from 48 bytes,
+    /// as the writer computes it), CRC-32 (IEEE) in version 2.
     pub fn slot_crc(&self, checked: &[u8]) -> u32 {
-        if self.version == RING_VERSION_2 { crc32(&[checked]) } else { crc32c(&[], &[checked]) }
+        if self.version == RING_VERSION_2 { crc32(&[checked]) } else { crate::sys::crc32c_bytes(checked) }
     }
 
     /// The bytes of a slot the checksum covers, from [`SLOT_CRC_START`]: up to the end of the

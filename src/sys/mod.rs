@@ -12,7 +12,7 @@ mod map;
 mod words;
 
 pub use clock::{MonotonicClock, monotonic_ns};
-pub use crc32c::{Crc32cPlan, crc32c};
+pub use crc32c::{Crc32cPlan, crc32c, crc32c_bytes};
 pub use file::{FileLock, fdatasync, fsync_dir, lock_exclusive, posix_fallocate, rename_noreplace, start_writeback};
 pub use map::Region;
 pub use words::{AtomicWord, load_words, store_words};
