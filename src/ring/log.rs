@@ -590,8 +590,7 @@ impl<T: FromBytes + IntoBytes + Immutable + KnownLayout> RingLog<T> {
             self.write_evidence(seq, off + header_bytes + record.len(), h, m);
         }
         // One CRC over bytes 16.. of the slot (header words, timestamp, record, and in format 2
-        // the evidence), the header's 16 bytes from one 16-byte store the CRC's first load is
-        // forwarded from. Same checksum as one pass over the slot.
+        // the evidence): the same value a reader computes in one pass over the slot.
         let crc = if inline_evidence {
             version_2_crc(lo, hi, record, evidence)
         } else {
