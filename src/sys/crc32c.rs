@@ -90,8 +90,9 @@ pub struct Crc32cPlan {
     record_bytes: usize,
     /// Bytes per stream (a multiple of 8), 0 when the record is too short to split.
     stream: usize,
-    /// Shifts a raw register over `stream` zero bytes.
-    zeros: Box<[[u32; 256]; 4]>,
+    /// Shifts a raw register over `stream` zero bytes. Inline, not boxed: building a plan (a
+    /// reader's first slot of a length) allocates nothing, so replay stays allocation-free.
+    zeros: [[u32; 256]; 4],
 }
 
 impl std::fmt::Debug for Crc32cPlan {
@@ -104,12 +105,17 @@ impl Crc32cPlan {
     /// A plan for records of `record_bytes`.
     pub fn new(record_bytes: usize) -> Crc32cPlan {
         let stream = if record_bytes >= 48 { record_bytes / 24 * 8 } else { 0 };
-        let mut zeros = Box::new([[0u32; 256]; 4]);
+        let mut zeros = [[0u32; 256]; 4];
         if stream > 0 {
             // The shift is linear over GF(2): the image of each of the 32 register bits, then
             // each table entry as the XOR of the images of its byte's bits.
-            let zero = vec![0u8; stream];
-            let bit: Vec<u32> = (0..32).map(|i| table_bytes(1u32 << i, &zero)).collect();
+            let over_zeros = |mut crc: u32| {
+                for _ in 0..stream {
+                    crc = TABLE[(crc & 0xff) as usize] ^ (crc >> 8);
+                }
+                crc
+            };
+            let bit: [u32; 32] = std::array::from_fn(|i| over_zeros(1u32 << i));
             for (k, t) in zeros.iter_mut().enumerate() {
                 for (b, entry) in t.iter_mut().enumerate() {
                     *entry = (0..8).filter(|j| b >> j & 1 == 1).fold(0, |acc, j| acc ^ bit[8 * k + j]);
