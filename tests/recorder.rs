@@ -796,8 +796,8 @@ fn power_options(cap: u64) -> RecorderOptions {
     RecorderOptions::default().capacity_slots(cap).evidence_bytes_max(PL_EVIDENCE_MAX).lock_wait_ms(0)
 }
 
-/// The synced seqs a lane must still replay: those no later append overwrote, newer than the
-/// newest one whose slot (or evidence entry) a garbage sector destroyed.
+/// The synced seqs a lane must still replay (`common::survivors`): those no later append
+/// overwrote, newer than the newest one whose slot (or evidence entry) a garbage sector destroyed.
 fn required_survivors(
     required: std::ops::Range<u64>,
     cap: u64,
@@ -811,17 +811,7 @@ fn required_survivors(
         Clock::Monotonic,
     )
     .unwrap();
-    let overlaps = |start: usize, len: usize| garbled.iter().any(|r| r.start < start + len && start < r.end);
-    let hit = |seq: u64| {
-        let i = seq % cap;
-        overlaps(g.slot_offset(i) as usize, g.slot_bytes as usize)
-            || (evidence_for(seq).is_some()
-                && overlaps(g.evidence_entry_offset(i) as usize, g.evidence_entry_bytes as usize))
-    };
-    match required.clone().rev().find(|s| hit(*s)) {
-        Some(destroyed) => destroyed + 1..required.end,
-        None => required,
-    }
+    survivors(required, &g, garbled, |seq| evidence_for(seq).is_some())
 }
 
 /// One seeded scenario: two Monotonic lanes (timed slots), each synced after `n1` appends and cut

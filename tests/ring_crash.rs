@@ -152,24 +152,10 @@ fn append_lineage(log: &mut RingLog<Rec>, lineage: u64, n: u64) {
     }
 }
 
-/// The required seqs that a contiguous replay can still hold: a garbage sector may destroy a
-/// record sharing it, and a run cannot reach past that hole, so only the required seqs newer
-/// than the newest destroyed one must survive.
-fn survivors(required: Range<u64>, cap: u64, garbled: &[Range<usize>], clock: Clock) -> Range<u64> {
+/// What must survive a cut (`common::survivors`) in this suite's geometry.
+fn required_after(required: Range<u64>, cap: u64, garbled: &[Range<usize>], clock: Clock) -> Range<u64> {
     let g = Geometry::new(size_of::<Rec>() as u32, EVIDENCE_MAX, cap, 0, clock).unwrap();
-    // A record is destroyed by garbage in its slot or, when it carries evidence, in its evidence
-    // entry (format 3 keeps evidence out of line; a torn entry makes the record torn).
-    let overlaps = |start: usize, len: usize| garbled.iter().any(|r| r.start < start + len && start < r.end);
-    let hit = |seq: u64| {
-        let i = seq % cap;
-        overlaps(g.slot_offset(i) as usize, g.slot_bytes as usize)
-            || (evidence_for(seq).is_some()
-                && overlaps(g.evidence_entry_offset(i) as usize, g.evidence_entry_bytes as usize))
-    };
-    match required.clone().rev().find(|s| hit(*s)) {
-        Some(destroyed) => destroyed + 1..required.end,
-        None => required,
-    }
+    survivors(required, &g, garbled, |seq| evidence_for(seq).is_some())
 }
 
 fn open_image(path: &Path, image: &[u8], cap: u64, clock: Clock, ctx: &str) -> RingLog<Rec> {
@@ -212,7 +198,7 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
             assert_eq!(r.evidence, evidence_for(r.seq), "{ctx}: evidence of seq {}", r.seq);
         }
         let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
-        for req in survivors(required.clone(), cap, &garbled, clock) {
+        for req in required_after(required.clone(), cap, &garbled, clock) {
             assert!(seqs.contains(&req), "{ctx}: synced seq {req} lost; replay {seqs:?}");
         }
         let end = recs.last().map(|r| r.seq + 1);
@@ -243,9 +229,9 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
         let seqs3: Vec<u64> = recs3.iter().map(|r| r.seq).collect();
         // Required now: synced in the first life, overwritten by neither life's later appends,
         // and not destroyed by garbage in either cut.
-        let required2 = survivors(required.clone(), cap, &garbled, clock);
+        let required2 = required_after(required.clone(), cap, &garbled, clock);
         let required2 = required2.start.max((e + m).saturating_sub(cap))..required2.end;
-        for req in survivors(required2, cap, &garbled2, clock) {
+        for req in required_after(required2, cap, &garbled2, clock) {
             assert!(seqs3.contains(&req), "{ctx2}: synced seq {req} lost; replay {seqs3:?}");
         }
     }

@@ -183,3 +183,26 @@ pub fn crash_image(
     }
     (out, garbled)
 }
+
+/// The required seqs that a contiguous replay can still hold after a cut that filled `garbled`
+/// with garbage: a garbage sector destroys a record whose slot or — when it carries evidence
+/// (`has_evidence`) — whose evidence entry it touches (format 3 keeps evidence out of line; a
+/// torn entry makes the record torn), and a run cannot reach past that hole, so only the
+/// required seqs newer than the newest destroyed one must survive.
+pub fn survivors(
+    required: std::ops::Range<u64>,
+    g: &replaylog::lowlevel::format::ring::Geometry,
+    garbled: &[std::ops::Range<usize>],
+    has_evidence: impl Fn(u64) -> bool,
+) -> std::ops::Range<u64> {
+    let overlaps = |start: usize, len: usize| garbled.iter().any(|r| r.start < start + len && start < r.end);
+    let hit = |seq: u64| {
+        let i = seq % g.capacity_slots;
+        overlaps(g.slot_offset(i) as usize, g.slot_bytes as usize)
+            || (has_evidence(seq) && overlaps(g.evidence_entry_offset(i) as usize, g.evidence_entry_bytes as usize))
+    };
+    match required.clone().rev().find(|s| hit(*s)) {
+        Some(destroyed) => destroyed + 1..required.end,
+        None => required,
+    }
+}
