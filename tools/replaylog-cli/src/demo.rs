@@ -508,12 +508,17 @@ fn run_lanes(args: &DemoArgs, threads: u32) -> Result<ExitCode, Error> {
         threads,
         if args.path.is_none() { ", temporary: removed on exit" } else { "" }
     );
+    Ok(verdict(failed, checks.len()))
+}
+
+/// Prints the result line: exit 0 when every check passed, 1 otherwise.
+fn verdict(failed: usize, checks: usize) -> ExitCode {
     if failed == 0 {
         println!("result: PASS");
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
-        println!("result: FAIL ({failed} of {} checks failed)", checks.len());
-        Ok(ExitCode::from(1))
+        println!("result: FAIL ({failed} of {checks} checks failed)");
+        ExitCode::from(1)
     }
 }
 
@@ -619,13 +624,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, Error> {
         mib(size),
         if args.path.is_none() { ", temporary: removed on exit" } else { "" }
     );
-    if failed == 0 {
-        println!("result: PASS");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("result: FAIL ({failed} of {} checks failed)", checks.len());
-        Ok(ExitCode::from(1))
-    }
+    Ok(verdict(failed, checks.len()))
 }
 
 #[cfg(test)]

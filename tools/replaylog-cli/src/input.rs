@@ -133,6 +133,21 @@ pub struct Rec {
     pub lane: Option<String>,
 }
 
+impl Rec {
+    /// A record read from a ring (`lsn` and `lane` `None`) or an archive entry.
+    pub fn from_raw(r: replaylog::RawRecord, lsn: Option<u64>, lane: Option<String>) -> Rec {
+        Rec {
+            seq: r.seq,
+            epoch: r.epoch,
+            timestamp_ns: r.timestamp_ns,
+            bytes: r.bytes,
+            evidence: r.evidence,
+            lsn,
+            lane,
+        }
+    }
+}
+
 impl From<MergedRecord> for Rec {
     fn from(m: MergedRecord) -> Rec {
         Rec {
@@ -314,15 +329,7 @@ impl<'a> RingRecords<'a> {
         for attempt in 0..1000 {
             match self.ring.read_slot(index) {
                 SlotRead::Valid(r) if r.seq == seq => {
-                    return Ok(Rec {
-                        seq,
-                        epoch: r.epoch,
-                        timestamp_ns: r.timestamp_ns,
-                        bytes: r.bytes,
-                        evidence: r.evidence,
-                        lsn: None,
-                        lane: None,
-                    });
+                    return Ok(Rec::from_raw(r, None, None));
                 }
                 SlotRead::Valid(r) if r.seq > seq => {
                     return Err(CliError::problem(
@@ -390,15 +397,7 @@ impl ArchiveDecoder {
         }
         let rb = self.record_bytes;
         match archive::decode_archived(&item.data, rb as usize) {
-            Ok(archive::ArchivedRecord { record: e, lane }) => Ok(Some(Rec {
-                seq: e.seq,
-                epoch: e.epoch,
-                timestamp_ns: e.timestamp_ns,
-                bytes: e.bytes,
-                evidence: e.evidence,
-                lsn: Some(item.lsn),
-                lane,
-            })),
+            Ok(archive::ArchivedRecord { record, lane }) => Ok(Some(Rec::from_raw(record, Some(item.lsn), lane))),
             Err(why) => Err(CliError::new(
                 &src.path,
                 format!("{} lsn {} is not an archived record of {rb} bytes: {why}", item.kind, item.lsn),

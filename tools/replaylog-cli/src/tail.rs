@@ -132,15 +132,7 @@ fn tail_ring(args: &TailArgs, ring: RawRing, out: &mut Out, budget: &mut Budget)
     while !budget.done() {
         match reader.poll().map_err(|e| CliError::lib(&args.path, e))? {
             ReadOutcome::Record(r) => {
-                let r = Rec {
-                    seq: r.seq,
-                    epoch: r.epoch,
-                    timestamp_ns: r.timestamp_ns,
-                    bytes: r.bytes,
-                    evidence: r.evidence,
-                    lsn: None,
-                    lane: None,
-                };
+                let r = Rec::from_raw(r, None, None);
                 printer.record(out, &r)?;
                 budget.printed += 1;
                 idle = 0;
