@@ -210,19 +210,24 @@ mod tests {
         assert_eq!(crc32c_portable(&[], &[b"123456789"]), 0xE306_9283);
     }
 
+    /// `len` bytes of a xorshift64 stream continued from `x`.
+    fn xorshift_bytes(x: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *x ^= *x << 13;
+                *x ^= *x >> 7;
+                *x ^= *x << 17;
+                *x as u8
+            })
+            .collect()
+    }
+
     #[test]
     fn three_stream_plan_equals_one_chain() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for len in (0..420usize).chain([1000, 4096]) {
             let plan = Crc32cPlan::new(len);
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = xorshift_bytes(&mut x, len);
             for words in [&[][..], &[x][..], &[x, !x][..], &[x, 7, x.rotate_left(9)][..]] {
                 let want = crc32c_portable(words, &[&data]);
                 assert_eq!(plan.checksum(words, &data), want, "len {len}, {} words", words.len());
@@ -244,14 +249,7 @@ mod tests {
     fn instruction_and_table_agree_and_words_are_little_endian_bytes() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for len in 0..300usize {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = xorshift_bytes(&mut x, len);
             let words = [x, x.rotate_left(17)];
             let (a, b) = data.split_at(len / 3);
             let mut flat = words[0].to_le_bytes().to_vec();
