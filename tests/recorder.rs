@@ -737,18 +737,7 @@ fn run_recorder_kills(kills: usize) {
                 assert!(floor.is_none() && mine.is_empty(), "{ctx}: {name} missing after reports");
                 continue;
             }
-            for w in mine.windows(2) {
-                assert_eq!(w[1].seq, w[0].seq + 1, "{ctx}: {name} not contiguous");
-            }
-            for r in &mine {
-                assert_eq!(
-                    r.record::<Rec>().unwrap(),
-                    Rec::new(t as u64, r.seq),
-                    "{ctx}: {name} seq {} altered",
-                    r.seq
-                );
-                assert_eq!(r.evidence, evidence_for(r.seq), "{ctx}: {name} evidence of seq {}", r.seq);
-            }
+            check_lane_records(&mine, t as u64, &name, &ctx);
             if let Some(rep) = *floor {
                 let last = mine.last().unwrap_or_else(|| panic!("{ctx}: {name} empty after report {rep}")).seq;
                 assert!(last >= rep, "{ctx}: {name} replay ends at {last}, child reported {rep}");
@@ -785,6 +774,18 @@ fn sigkill_four_lanes_quick() {
 #[ignore = "long: 2,000 kills"]
 fn sigkill_four_lanes_long() {
     run_recorder_kills(2_000);
+}
+
+/// One lane's part of a merged replay after a crash: contiguous seqs, each record exactly what
+/// lane `lineage` appended at that seq, with its evidence.
+fn check_lane_records(mine: &[&recorder::MergedRecord], lineage: u64, name: &str, ctx: &str) {
+    for w in mine.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq + 1, "{ctx}: {name} not contiguous");
+    }
+    for r in mine {
+        assert_eq!(r.record::<Rec>().unwrap(), Rec::new(lineage, r.seq), "{ctx}: {name} seq {} altered", r.seq);
+        assert_eq!(r.evidence, evidence_for(r.seq), "{ctx}: {name} evidence of seq {}", r.seq);
+    }
 }
 
 // ---- power loss ----------------------------------------------------------------------------------
@@ -861,18 +862,7 @@ fn power_loss_scenario(seed: u64, states: usize) -> usize {
         for (t, required) in required.into_iter().enumerate() {
             let name = format!("l{t}");
             let mine: Vec<_> = merged.iter().filter(|r| *r.lane == name).collect();
-            for w in mine.windows(2) {
-                assert_eq!(w[1].seq, w[0].seq + 1, "{ctx}: {name} not contiguous");
-            }
-            for r in &mine {
-                assert_eq!(
-                    r.record::<Rec>().unwrap(),
-                    Rec::new(t as u64, r.seq),
-                    "{ctx}: {name} seq {} altered",
-                    r.seq
-                );
-                assert_eq!(r.evidence, evidence_for(r.seq), "{ctx}: {name} evidence of seq {}", r.seq);
-            }
+            check_lane_records(&mine, t as u64, &name, &ctx);
             for req in required {
                 assert!(mine.iter().any(|r| r.seq == req), "{ctx}: {name}: synced seq {req} lost");
             }
