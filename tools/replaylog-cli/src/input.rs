@@ -488,3 +488,53 @@ pub fn choose_layout(
     }
     Ok(layout)
 }
+
+/// Damage a ring's live window leaves out: slots a writer's open would not replay (damaged,
+/// torn, misplaced), damaged header or state copies, from the full check `replaylog validate`
+/// runs (`RawRing::validate`). When the window fills the ring every slot is one of its records,
+/// read and checked by the command itself, so the check is skipped.
+pub fn ring_damage(ring: &RawRing) -> Vec<String> {
+    if ring.window().is_some_and(|w| w.records() >= ring.info().capacity) {
+        return Vec::new();
+    }
+    ring.validate().problems.iter().map(|p| p.to_string()).collect()
+}
+
+/// Reports damage found outside the live windows of the rings a command read (see
+/// [`ring_damage`]): one line per problem on stderr as it is found, then, at the end of the
+/// command, an error with exit status 1 (the output still holds every record of the windows).
+#[derive(Debug, Default)]
+pub struct Damage {
+    found: Vec<(PathBuf, String)>,
+}
+
+impl Damage {
+    /// Checks `ring` and lists its damage on stderr.
+    pub fn check(&mut self, ring: &RawRing) {
+        for p in ring_damage(ring) {
+            eprintln!("replaylog: {}: {p}: not in the live window, left out", ring.path().display());
+            self.found.push((ring.path().to_path_buf(), p));
+        }
+    }
+
+    /// Checks every lane of a recorder directory.
+    pub fn check_lanes(&mut self, dir: &RecorderDir) {
+        for lane in dir.lanes() {
+            if let Ok(ring) = &lane.ring {
+                self.check(ring);
+            }
+        }
+    }
+
+    /// The command's result: an error (status 1) when damage was found.
+    pub fn result(&self, path: &Path) -> Result<()> {
+        match self.found.len() {
+            0 => Ok(()),
+            n => Err(CliError::problem(
+                path,
+                format!("{n} damaged slot run(s) or header/state copies outside the live window (listed above)"),
+                "every record of the live window was read; run `replaylog validate` for a full report",
+            )),
+        }
+    }
+}
