@@ -31,7 +31,9 @@ def same(a, b, ty):
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y, ty) for x, y in zip(a, b))
     if ty in ("f32", "f64"):
-        if a is None or b is None:
+        nonfinite = {"NaN": math.nan, "inf": math.inf, "-inf": -math.inf}
+        a, b = nonfinite.get(a, a) if isinstance(a, str) else a, nonfinite.get(b, b) if isinstance(b, str) else b
+        if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
             return (a is None or (isinstance(a, float) and not math.isfinite(a))) and (
                 b is None or (isinstance(b, float) and not math.isfinite(b)))
         if ty == "f32":
