@@ -293,7 +293,11 @@ impl<W: Write + Seek> McapExporter<W> {
                 id
             }
         };
-        self.last_lane = Some((lane.to_string(), id));
+        // Reuse the name's buffer: lanes of a merged recorder alternate record by record.
+        let (name, last) = self.last_lane.get_or_insert_with(|| (String::new(), id));
+        name.clear();
+        name.push_str(lane);
+        *last = id;
         Ok(id)
     }
 

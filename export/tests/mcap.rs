@@ -314,6 +314,10 @@ fn records_of_every_type_in_lanes_with_timestamps_and_evidence_round_trip() {
         serde_json::from_slice(&schema.data).expect("the schema is JSON")
     };
     assert_eq!(record_schema.to_string(), json_schema(Some(&layout)).parse::<Json>().unwrap().to_string());
+    // An f32 is written as the shortest text of its own width, not of its f64 widening.
+    assert_eq!(messages[1].sequence, records[1].seq as u32);
+    let text = std::str::from_utf8(&messages[1].data).unwrap();
+    assert!(text.contains(r#""f32v":0.1,"#) && text.contains(r#""f64v":-0.0,"#), "{text}");
     for (m, want) in messages.iter().zip(&expected) {
         let body: Json = serde_json::from_slice(&m.data).unwrap_or_else(|e| panic!("{e}: {:?}", m.data));
         assert_eq!(m.channel.message_encoding, "json");
