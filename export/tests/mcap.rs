@@ -278,7 +278,7 @@ fn records_of_every_type_in_lanes_with_timestamps_and_evidence_round_trip() {
         records.push(Rec {
             seq: first_seq + i,
             timestamp_ns: (i % 3 != 0).then_some(1_700_000_000_123_456_789 + i * 1_000),
-            lane: lanes[i as usize % lanes.len()].map(String::from),
+            lane: lanes[(i / 3) as usize % lanes.len()].map(String::from), // runs of 3, lanes take turns
             bytes,
             evidence,
         });
