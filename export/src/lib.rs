@@ -227,7 +227,8 @@ impl TimeSource {
         };
         use replaylog::FieldType::*;
         if field.count != 1 || !matches!(field.ty, U8 | U16 | U32 | U64 | I8 | I16 | I32 | I64) {
-            let what = if field.count != 1 { format!("an array of {}", field.ty.name()) } else { field.ty.name().into() };
+            let what =
+                if field.count != 1 { format!("an array of {}", field.ty.name()) } else { field.ty.name().into() };
             return Err(ExportError::Usage(format!("--time {name}: the field is {what}, not an integer field")));
         }
         Ok(TimeSource::Field { name: name.to_string(), unit })
