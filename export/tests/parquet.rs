@@ -483,6 +483,8 @@ fn bad_input_is_a_usage_error_naming_what_is_wrong() {
     let mut exporter = ParquetExporter::new(&mut out, &src, ParquetOptions::default()).unwrap();
     let err = exporter.write_record(&record(17, &[0; 7])).unwrap_err();
     assert!(matches!(&err, ExportError::Usage(m) if m.contains("seq 17") && m.contains("7 bytes")), "{err}");
+    let err = exporter.write_record(&record(20, &[0; 9])).unwrap_err();
+    assert!(matches!(&err, ExportError::Usage(m) if m.contains("seq 20") && m.contains("9 bytes")), "{err}");
     let err = exporter.write_frame(&Frame { lsn: 1, kind: EntryKind::Entry, data: b"x" }).unwrap_err();
     assert!(matches!(err, ExportError::Usage(_)), "{err}");
     let big = Record { timestamp_ns: Some(u64::MAX), ..record(18, &[0; 8]) };
