@@ -116,8 +116,9 @@ use crate::{ExportError, Frame, Record, Result, Source, SourceKind};
 /// memory, so this bounds the export's memory for wide rows (large journal frames).
 pub const ROW_GROUP_BYTES_MAX: usize = 64 << 20;
 
-/// A journal batch is written once its frames' bytes reach this many, even before
-/// [`ParquetOptions::batch_rows`] frames (bounded memory; Binary offsets are 32-bit).
+/// A batch is written once its records' or frames' bytes reach about this many, even before
+/// [`ParquetOptions::batch_rows`] rows (bounded memory for large records; a journal batch's
+/// Binary offsets are 32-bit).
 pub const BATCH_DATA_BYTES_MAX: usize = 16 << 20;
 
 /// ZSTD level of the pages.
@@ -135,7 +136,7 @@ const CLASH_PREFIX: &str = "field_";
 #[derive(Clone, Debug)]
 pub struct ParquetOptions {
     /// Rows buffered into one Arrow batch before it is handed to the writer (default 65,536;
-    /// at least 1).
+    /// at least 1; fewer when that many rows would hold over [`BATCH_DATA_BYTES_MAX`] bytes).
     pub batch_rows: usize,
     /// Most rows per row group (default 1,000,000; at least 1).
     pub row_group_rows: usize,
@@ -643,7 +644,14 @@ impl<W: Write + Send> ParquetExporter<W> {
     pub fn new(out: W, source: &Source, options: ParquetOptions) -> Result<ParquetExporter<W>> {
         check_source(source, &options)?;
         let schema = Arc::new(arrow_schema(source));
-        let rows = options.batch_rows.min(1 << 20);
+        let batch_rows = match source.record_bytes {
+            Some(n) if source.kind != SourceKind::Journal => {
+                options.batch_rows.min((BATCH_DATA_BYTES_MAX / n as usize).max(1))
+            }
+            _ => options.batch_rows,
+        };
+        // Columns' initial capacity (they grow if a batch needs more).
+        let rows = batch_rows.min(1 << 16);
         let layout_fields: Vec<Field> = match &source.layout {
             Some(layout) => layout.fields.clone(),
             None if source.kind == SourceKind::Journal => Vec::new(),
@@ -694,7 +702,7 @@ impl<W: Write + Send> ParquetExporter<W> {
             columns,
             kind: source.kind,
             record_bytes: source.record_bytes.unwrap_or(0) as usize,
-            batch_rows: options.batch_rows,
+            batch_rows,
             buffered: 0,
             rows: 0,
         })
