@@ -225,7 +225,7 @@ impl RecorderDir {
         for lane in self.lanes {
             let ring = lane.ring?;
             let (next, end) = ring.window().map_or((0, 0), |w| (w.first, w.last + 1));
-            cursors.push(Cursor { name: lane.name, ring, next, end, head: None, buf: Vec::new() });
+            cursors.push(Cursor { name: lane.name, ring, next, end, head: None, buf: Vec::new(), released: next });
         }
         let mut replay = MergedReplay { cursors, heap: BinaryHeap::new(), error: None };
         for i in 0..replay.cursors.len() {
@@ -247,7 +247,12 @@ struct Cursor {
     head: Option<RawRecord>,
     /// The slot copy `read_slot_into` fills, reused.
     buf: Vec<u8>,
+    /// Records before this seq were read and their pages released.
+    released: u64,
 }
+
+/// Records a lane's cursor reads between two `RawRing::release_read` calls.
+const RELEASE_EVERY: u64 = 8192;
 
 impl Cursor {
     /// Reads seq `next` of the window: it must be there, as in [`RawRing::records`].
@@ -260,6 +265,11 @@ impl Cursor {
         let reason = match self.ring.read_slot_into(index, &mut self.buf) {
             Ok(m) if m.seq == seq => {
                 self.next += 1;
+                if self.next - self.released >= RELEASE_EVERY {
+                    // Keep what this lane's reading holds resident bounded (see `release_read`).
+                    self.ring.release_read(self.released..self.next);
+                    self.released = self.next;
+                }
                 return Ok(Some(self.ring.decode(m, &self.buf)));
             }
             Ok(m) => format!("holds seq {} (overwritten while reading)", m.seq),

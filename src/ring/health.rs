@@ -308,6 +308,8 @@ impl RawRing {
         for i in 0..cap {
             if i % PROGRESS_EVERY_SLOTS == 0 {
                 progress(i, cap);
+                // A full scan keeps only the last few thousand slots resident.
+                self.release_slots(i.saturating_sub(PROGRESS_EVERY_SLOTS), i.min(PROGRESS_EVERY_SLOTS));
             }
             let mut res = self.read_slot_into(i, &mut buf);
             for _ in 0..3 {

@@ -117,6 +117,62 @@ impl RawRing {
         self.layout.as_ref()
     }
 
+    /// Tells the kernel this reader is done with the slots (and evidence entries) holding
+    /// `seqs`: their memory pages leave the process's resident set. Nothing in the file or in
+    /// what a read returns changes — the page cache keeps the pages and a later read faults them
+    /// back in. A reader streaming through a ring larger than it wants resident (an export of a
+    /// 10 M-record ring maps gigabytes) calls this behind itself every few thousand records.
+    /// Pages shared with slots outside `seqs` are kept.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("r.ring");
+    /// # let mut log: replaylog::RingLog<u64> = replaylog::RingLog::open(&path, 1024)?;
+    /// # for i in 0..1000u64 { log.append(&i)?; }
+    /// # log.sync()?;
+    /// let ring = replaylog::RawRing::open(&path)?;
+    /// let w = ring.window().unwrap();
+    /// let mut done = w.first;
+    /// for seq in w.first..=w.last {
+    ///     let _ = ring.read_slot(seq % ring.info().capacity);
+    ///     if seq + 1 - done == 256 {
+    ///         ring.release_read(done..seq + 1);
+    ///         done = seq + 1;
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_read(&self, seqs: std::ops::Range<u64>) {
+        let g = &self.geometry;
+        let capacity = g.capacity_slots;
+        if seqs.is_empty() || capacity == 0 {
+            return;
+        }
+        let count = (seqs.end - seqs.start).min(capacity);
+        let first = g.index_of(seqs.start);
+        // One or two runs of slot indices (the second when the seqs wrap past the last slot).
+        let runs = if first + count <= capacity {
+            [(first, count), (0, 0)]
+        } else {
+            [(first, capacity - first), (0, first + count - capacity)]
+        };
+        for (index, n) in runs {
+            self.release_slots(index, n);
+        }
+    }
+
+    /// [`RawRing::release_read`] of the slots `index .. index + n` (no wrap).
+    pub(crate) fn release_slots(&self, index: u64, n: u64) {
+        let g = &self.geometry;
+        if n == 0 {
+            return;
+        }
+        self.region.release(g.slot_offset(index) as usize, (n * g.slot_bytes as u64) as usize);
+        if g.evidence_out_of_line() {
+            self.region.release(g.evidence_entry_offset(index) as usize, (n * g.evidence_entry_bytes as u64) as usize);
+        }
+    }
+
     /// The cursor hint (the writer's next seq), when not garbled.
     pub fn cursor_hint(&self) -> Option<u64> {
         for _ in 0..4 {

@@ -249,6 +249,37 @@ impl Region {
         Ok(())
     }
 
+    /// Drops the pages lying wholly inside `off .. off + len` from this process's resident set
+    /// (`madvise(MADV_DONTNEED)`) on a read-only mapping. The file's pages stay in the page
+    /// cache; the next access faults them back in with the file's contents, so nothing a reader
+    /// sees changes. A streaming reader calls it behind itself so that reading a large file
+    /// through the mapping does not grow its RSS by the file's size. Best effort: an `madvise`
+    /// failure leaves the pages resident.
+    pub fn release(&self, off: usize, len: usize) {
+        assert!(!self.writable, "release of a writable mapping");
+        self.check(off, len);
+        let page = page_bytes();
+        let start = off.div_ceil(page) * page;
+        let end = (off + len) / page * page;
+        if end <= start {
+            return;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use nix::sys::mman::{MmapAdvise, madvise};
+            let addr =
+                std::ptr::NonNull::new(self.raw.as_ptr().wrapping_add(start).cast_mut().cast::<std::ffi::c_void>())
+                    .expect("a live mapping is not at address 0");
+            // SAFETY: `start .. end` lies inside this live mapping (bounds checked above; both
+            // are multiples of the page size and the mapping base is page aligned, as madvise
+            // requires). The mapping is a read-only shared mapping of a file: MADV_DONTNEED only
+            // unmaps its page table entries, and the next access faults the same file page back
+            // in from the page cache, so every byte reads as the file holds it — the same value
+            // any slice of it handed out before would read. No memory is written or freed.
+            let _ = unsafe { madvise(addr, end - start, MmapAdvise::MADV_DONTNEED) };
+        }
+    }
+
     /// Rewrites the first word of every `page`-byte page from `start` (a multiple of `page`)
     /// below `end` with its own value: a write access per page, content unchanged.
     fn touch_pages(&mut self, start: usize, end: usize, page: usize) {

@@ -307,14 +307,23 @@ pub struct RingRecords<'a> {
     ring: &'a RawRing,
     next: u64,
     end: u64,
+    /// Records before this seq were read and their pages released (`RawRing::release_read`).
+    released: u64,
 }
+
+/// Records read between two `RawRing::release_read` calls of a streaming reader: the resident
+/// part of a ring being read stays near this many slots, however large the ring.
+pub const RELEASE_EVERY: u64 = 8192;
 
 impl<'a> RingRecords<'a> {
     /// Records of the window as it is now, from seq `from` (clipped to the window).
     pub fn new(ring: &'a RawRing, from: Option<u64>) -> RingRecords<'a> {
         match ring.window() {
-            Some(w) => RingRecords { ring, next: from.map_or(w.first, |f| f.max(w.first)), end: w.last + 1 },
-            None => RingRecords { ring, next: 0, end: 0 },
+            Some(w) => {
+                let next = from.map_or(w.first, |f| f.max(w.first));
+                RingRecords { ring, next, end: w.last + 1, released: next }
+            }
+            None => RingRecords { ring, next: 0, end: 0, released: 0 },
         }
     }
 
@@ -370,6 +379,10 @@ impl Iterator for RingRecords<'_> {
         }
         let r = self.read(self.next);
         self.next = if r.is_ok() { self.next + 1 } else { self.end };
+        if self.next - self.released >= RELEASE_EVERY {
+            self.ring.release_read(self.released..self.next);
+            self.released = self.next;
+        }
         Some(r)
     }
 }

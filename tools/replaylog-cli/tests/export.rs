@@ -362,8 +362,20 @@ fn parquet_of_a_ring_has_exact_types_and_values() {
     assert_eq!(
         names,
         [
-            "seq", "epoch", "timestamp", "tick", "t_us", "temp", "pos", "level", "code", "mode", "tag",
-            "evidence_kind", "evidence_code", "evidence_message"
+            "seq",
+            "epoch",
+            "timestamp",
+            "tick",
+            "t_us",
+            "temp",
+            "pos",
+            "level",
+            "code",
+            "mode",
+            "tag",
+            "evidence_kind",
+            "evidence_code",
+            "evidence_message"
         ]
     );
     let ty = |n: &str| types.iter().find(|(k, _)| k == n).unwrap().1.clone();
