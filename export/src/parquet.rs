@@ -643,7 +643,11 @@ impl<W: Write + Send> ParquetExporter<W> {
     /// [`ExportError::Writer`] when the Parquet writer cannot start.
     pub fn new(out: W, source: &Source, options: ParquetOptions) -> Result<ParquetExporter<W>> {
         check_source(source, &options)?;
-        let schema = Arc::new(arrow_schema(source));
+        // The replaylog.* entries go both into the file's key-value metadata and into the Arrow
+        // schema's metadata, which is where pyarrow and pandas show them (`schema.metadata`).
+        let kv: std::collections::HashMap<String, String> =
+            metadata(source).into_iter().map(|k| (k.key, k.value.unwrap_or_default())).collect();
+        let schema = Arc::new(arrow_schema(source).with_metadata(kv));
         let batch_rows = match source.record_bytes {
             Some(n) if source.kind != SourceKind::Journal => {
                 options.batch_rows.min((BATCH_DATA_BYTES_MAX / n as usize).max(1))
