@@ -15,7 +15,7 @@ ROUNDS=${ROUNDS:-3}
 DIR=${DIR:-/tmp/replaylog-bench-export}
 FORMATS=${FORMATS:-"jsonl csv mcap parquet"}
 TIME=/usr/bin/time
-[ -x "$TIME" ] || { apt-get install -y -qq time >/dev/null 2>&1 || true; }
+[ -x "$TIME" ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 cargo build --release -q --bin replaylog
 BIN=target/release/replaylog
 mkdir -p "$DIR"

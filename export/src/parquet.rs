@@ -42,7 +42,7 @@
 //! `evidence_message` for records (whether or not the column is present in this file, so a
 //! query does not depend on the source), `lsn`, `kind`, `data` for journals — or the name of an
 //! earlier field's column: then it gets the prefix `field_`, repeated until the name is unique
-//! and not the name of another field (`seq` → `field_seq`). [`arrow_schema`] gives the columns.
+//! and not the name of another field (`seq` → `field_seq`). [`arrow_schema()`](fn@arrow_schema) gives the columns.
 //!
 //! # File
 //!

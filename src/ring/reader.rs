@@ -14,6 +14,10 @@ use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::*;
 use crate::format::window::{self, Run};
+
+/// Slots a scan of the whole ring (finding the window) reads between two releases of the pages
+/// it has read (see [`RawRing::release_read`]).
+const RELEASE_SLOTS: u64 = 8192;
 use crate::ring::evidence::{self, ReplayFailureEvidence};
 use crate::ring::log::ReplayRecord;
 
@@ -260,7 +264,19 @@ impl RawRing {
         let synced = state.map_or(0, |(_, s)| s);
         let buf = std::cell::RefCell::new(Vec::new());
         let cap = self.geometry.capacity_slots;
+        // The walk reads every slot, forward then around the anchor: release the slots read
+        // behind it, so finding the window of a large ring does not leave it all resident.
+        let touched = std::cell::Cell::new((0u64, 0u64));
         window::recover(cap, synced, |i| {
+            let (lo, hi) = touched.get();
+            if hi > lo && (i + 1 < lo || i > hi || hi - lo >= RELEASE_SLOTS) {
+                self.release_slots(lo, hi - lo);
+                touched.set((i, i + 1));
+            } else if hi > lo {
+                touched.set((lo.min(i), hi.max(i + 1)));
+            } else {
+                touched.set((i, i + 1));
+            }
             self.read_slot_into(i, &mut buf.borrow_mut())
                 .ok()
                 .and_then(|m| check_slot_epoch(m, state.map(|(e, _)| e)).ok())
@@ -274,6 +290,9 @@ impl RawRing {
         let mut buf = Vec::new();
         let state_epoch = self.state().map(|(e, _)| e);
         for i in 0..self.geometry.capacity_slots {
+            if i > 0 && i % RELEASE_SLOTS == 0 {
+                self.release_slots(i - RELEASE_SLOTS, RELEASE_SLOTS);
+            }
             match self.read_slot_into(i, &mut buf).and_then(|m| check_slot_epoch(m, state_epoch).map_err(Some)) {
                 Ok(m) => {
                     c.valid += 1;

@@ -79,8 +79,9 @@ fn dump_ring(args: &DumpArgs, ring: &RawRing, out: &mut Out) -> Result<()> {
         input::choose_layout(&args.path, args.layout.as_deref(), ring.layout(), Some(ring.info().record_bytes))?;
     let printer = Printer { layout, json: args.json };
     let mut damage = Damage::default();
-    damage.check(ring);
-    for r in RingRecords::new(ring, args.from).take(args.limit.map_or(usize::MAX, |n| n as usize)) {
+    let records = RingRecords::new(ring, args.from);
+    damage.check(ring, records.window());
+    for r in records.take(args.limit.map_or(usize::MAX, |n| n as usize)) {
         printer.record(out, &r?)?;
     }
     damage.result(&args.path)

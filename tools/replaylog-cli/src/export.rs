@@ -150,15 +150,16 @@ enum Stream<'a> {
     },
 }
 
-fn ring_stream(ring: &RawRing) -> Stream<'_> {
+fn ring_stream<'a>(ring: &'a RawRing, damage: &mut Damage) -> Stream<'a> {
     let iter = RingRecords::new(ring, None);
+    damage.check(ring, iter.window());
     Stream::Records {
         header: ArchiveHeader::of(ring),
         evidence_bytes_max: Some(ring.info().evidence_bytes_max),
         lanes: None,
         source: "ring",
         total: iter.remaining(),
-        window: ring.window().map(|w| (w.first, w.last)),
+        window: iter.window().map(|w| (w.first, w.last)),
         clock: Some(ring.info().clock != Clock::None),
         iter: Box::new(iter),
     }
@@ -261,18 +262,18 @@ fn frame_csv(layout: Option<&Layout>, item: &Item) -> Vec<String> {
     row
 }
 
+/// The layout ring records are decoded with: `--layout`, else the one they were stored with.
+fn records_layout(args: &ExportArgs, header: &ArchiveHeader) -> Result<Option<Layout>> {
+    input::choose_layout(&args.path, args.layout.as_deref(), header.layout.as_ref(), Some(header.record_bytes))
+}
+
 /// Writes jsonl or csv; returns the number of records or frames written.
 fn export_text(args: &ExportArgs, stream: Stream<'_>, out: &mut Out) -> Result<u64> {
     let csv = args.to == Target::Csv;
     let mut n = 0u64;
     match stream {
         Stream::Records { header, evidence_bytes_max, lanes, source, total, iter, .. } => {
-            let layout = input::choose_layout(
-                &args.path,
-                args.layout.as_deref(),
-                header.layout.as_ref(),
-                Some(header.record_bytes),
-            )?;
+            let layout = records_layout(args, &header)?;
             if csv {
                 let mut cols: Vec<String> = ["seq", "epoch", "timestamp_ns", "lane", "lsn"].map(String::from).to_vec();
                 cols.extend(layout.as_ref().map(csv_columns).unwrap_or_default());
@@ -469,12 +470,7 @@ fn export_file(args: &ExportArgs, path_kind: &Kind, file: &Path, stream: Stream<
     let mcap = matches!(args.to, Target::Mcap(_));
     let (source, iter) = match stream {
         Stream::Records { header, lanes, source, window, clock, iter, .. } => {
-            let layout = input::choose_layout(
-                &args.path,
-                args.layout.as_deref(),
-                header.layout.as_ref(),
-                Some(header.record_bytes),
-            )?;
+            let layout = records_layout(args, &header)?;
             let mut iter = iter.peekable();
             let timestamps = match clock {
                 Some(c) => c,
@@ -665,8 +661,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let (stream, journal_src) = match kind {
         Kind::Ring => {
             ring = input::open_ring(&args.path)?;
-            damage.check(&ring);
-            (ring_stream(&ring), None)
+            (ring_stream(&ring, &mut damage), None)
         }
         Kind::RecorderDir => (recorder_stream(&args.path, &mut damage)?, None),
         ref kind => {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use replaylog::archive::{self, ArchiveDecodeError, ArchiveHeader};
 use replaylog::journal::JournalIter;
 use replaylog::recorder::{LaneEntry, MergedReplay};
+use replaylog::ring::Run;
 use replaylog::{
     Item, Kind, Layout, MergedRecord, Position, RawRing, ReadOnlyJournal, RecorderDir, ReplayFailureEvidence,
     ReplayLogError, SlotRead,
@@ -309,6 +310,8 @@ pub struct RingRecords<'a> {
     end: u64,
     /// Records before this seq were read and their pages released (`RawRing::release_read`).
     released: u64,
+    /// The live window when the reader was made.
+    window: Option<Run>,
 }
 
 /// Records read between two `RawRing::release_read` calls of a streaming reader: the resident
@@ -318,13 +321,20 @@ pub const RELEASE_EVERY: u64 = 8192;
 impl<'a> RingRecords<'a> {
     /// Records of the window as it is now, from seq `from` (clipped to the window).
     pub fn new(ring: &'a RawRing, from: Option<u64>) -> RingRecords<'a> {
-        match ring.window() {
+        let window = ring.window();
+        match window {
             Some(w) => {
                 let next = from.map_or(w.first, |f| f.max(w.first));
-                RingRecords { ring, next, end: w.last + 1, released: next }
+                RingRecords { ring, next, end: w.last + 1, released: next, window }
             }
-            None => RingRecords { ring, next: 0, end: 0, released: 0 },
+            None => RingRecords { ring, next: 0, end: 0, released: 0, window },
         }
+    }
+
+    /// The ring's live window when the reader was made (finding it reads every slot, so it is
+    /// found once).
+    pub fn window(&self) -> Option<Run> {
+        self.window
     }
 
     /// Records left.
@@ -506,8 +516,8 @@ pub fn choose_layout(
 /// torn, misplaced), damaged header or state copies, from the full check `replaylog validate`
 /// runs (`RawRing::validate`). When the window fills the ring every slot is one of its records,
 /// read and checked by the command itself, so the check is skipped.
-pub fn ring_damage(ring: &RawRing) -> Vec<String> {
-    if ring.window().is_some_and(|w| w.records() >= ring.info().capacity) {
+pub fn ring_damage(ring: &RawRing, window: Option<Run>) -> Vec<String> {
+    if window.is_some_and(|w| w.records() >= ring.info().capacity) {
         return Vec::new();
     }
     ring.validate().problems.iter().map(|p| p.to_string()).collect()
@@ -522,9 +532,9 @@ pub struct Damage {
 }
 
 impl Damage {
-    /// Checks `ring` and lists its damage on stderr.
-    pub fn check(&mut self, ring: &RawRing) {
-        for p in ring_damage(ring) {
+    /// Checks `ring`, whose live window is `window`, and lists its damage on stderr.
+    pub fn check(&mut self, ring: &RawRing, window: Option<Run>) {
+        for p in ring_damage(ring, window) {
             eprintln!("replaylog: {}: {p}: not in the live window, left out", ring.path().display());
             self.found.push((ring.path().to_path_buf(), p));
         }
@@ -534,7 +544,7 @@ impl Damage {
     pub fn check_lanes(&mut self, dir: &RecorderDir) {
         for lane in dir.lanes() {
             if let Ok(ring) = &lane.ring {
-                self.check(ring);
+                self.check(ring, ring.window());
             }
         }
     }

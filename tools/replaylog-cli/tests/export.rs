@@ -78,6 +78,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `replaylog export PATH --to FORMAT:FILE`, which must succeed; what it printed.
+fn export_to(path: &Path, format: &str, file: &Path) -> String {
+    expect(&["export", s(path), "--to", &format!("{format}:{}", s(file))], 0)
+}
+
 /// `dump --json` of `path`: the reference every export is compared with.
 fn dump(path: &Path) -> Vec<Value> {
     expect(&["dump", "--json", s(path)], 0).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -165,7 +170,7 @@ fn mcap_of_a_ring_holds_every_record_its_evidence_and_a_summary() {
     let ring = dir.path().join("rig.ring");
     make_ring(&ring, 128, 100, Clock::None);
     let file = dir.path().join("rig.mcap");
-    let said = expect(&["export", s(&ring), "--to", &format!("mcap:{}", s(&file))], 0);
+    let said = export_to(&ring, "mcap", &file);
     assert!(said.contains("exported 100 records"), "{said}");
     let (msgs, summary, meta) = read_mcap(&file);
     let want = dump(&ring);
@@ -238,7 +243,7 @@ fn mcap_time_from_a_field_or_from_the_records_timestamps() {
     let clocked = dir.path().join("c.ring");
     make_ring(&clocked, 64, 30, Clock::Monotonic);
     let file = dir.path().join("c.mcap");
-    expect(&["export", s(&clocked), "--to", &format!("mcap:{}", s(&file))], 0);
+    export_to(&clocked, "mcap", &file);
     let (msgs, _, _) = read_mcap(&file);
     let want = dump(&clocked);
     let times: Vec<u64> = msgs.iter().filter(|m| m.topic == "/replaylog/c").map(|m| m.log_time).collect();
@@ -269,7 +274,7 @@ fn mcap_of_a_recorder_has_a_channel_per_lane_at_the_lanes_stamps() {
     let rec = dir.path().join("rec");
     make_recorder(&rec);
     let file = dir.path().join("rec.mcap");
-    expect(&["export", s(&rec), "--to", &format!("mcap:{}", s(&file))], 0);
+    export_to(&rec, "mcap", &file);
     let (msgs, summary, meta) = read_mcap(&file);
     let want = dump(&rec);
     let mut topics: Vec<&str> = summary.channels.values().map(|c| c.topic.as_str()).collect();
@@ -301,13 +306,49 @@ fn mcap_without_a_layout_carries_the_bytes_as_hex() {
     log.sync().unwrap();
     drop(log);
     let file = dir.path().join("raw.mcap");
-    expect(&["export", s(&ring), "--to", &format!("mcap:{}", s(&file))], 0);
+    export_to(&ring, "mcap", &file);
     let (msgs, _, _) = read_mcap(&file);
     let want = dump(&ring);
     assert_eq!(msgs.len(), 10);
     for (m, d) in msgs.iter().zip(&want) {
         assert_eq!(m.body, serde_json::json!({ "hex": d["hex"] }));
+        assert_eq!(m.schema, "replaylog.raw");
     }
+    // Parquet: the record's bytes in one fixed-size binary column.
+    let file = dir.path().join("raw.parquet");
+    export_to(&ring, "parquet", &file);
+    let (b, _, _) = read_parquet(&file);
+    assert_eq!(col(&b, "record").data_type(), &DataType::FixedSizeBinary(8));
+    let record = col(&b, "record").as_fixed_size_binary();
+    for (i, d) in want.iter().enumerate() {
+        assert_eq!(hex(record.value(i)), d["hex"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn mcap_of_an_archive_is_the_mcap_of_its_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("rig.ring");
+    make_ring(&ring, 128, 60, Clock::Monotonic);
+    let arch = dir.path().join("rig.archive");
+    expect(&["export", s(&ring), "--to", &format!("journal:{}", s(&arch))], 0);
+    let (a, b) = (dir.path().join("ring.mcap"), dir.path().join("arch.mcap"));
+    export_to(&ring, "mcap", &a);
+    export_to(&arch, "mcap", &b);
+    let ((from_ring, _, _), (from_arch, _, meta)) = (read_mcap(&a), read_mcap(&b));
+    assert_eq!(from_ring.len(), from_arch.len());
+    for (r, a) in from_ring.iter().zip(&from_arch) {
+        let topic = if r.topic == "/replaylog/failures" { r.topic.clone() } else { "/replaylog/rig.archive".into() };
+        assert_eq!(a.topic, topic);
+        assert_eq!((a.schema.as_str(), a.sequence, a.log_time), (r.schema.as_str(), r.sequence, r.log_time));
+        if r.topic == "/replaylog/failures" {
+            assert_eq!(a.body["name"], r.body["name"]);
+            assert_eq!(a.body["level"], r.body["level"]);
+        } else {
+            assert_eq!(a.body, r.body);
+        }
+    }
+    assert_eq!(meta["replaylog"]["kind"], "archive");
 }
 
 // ---- Parquet ---------------------------------------------------------------------------------
@@ -351,7 +392,7 @@ fn parquet_of_a_ring_has_exact_types_and_values() {
     let ring = dir.path().join("rig.ring");
     make_ring(&ring, 128, 100, Clock::Monotonic);
     let file = dir.path().join("rig.parquet");
-    let said = expect(&["export", s(&ring), "--to", &format!("parquet:{}", s(&file))], 0);
+    let said = export_to(&ring, "parquet", &file);
     assert!(said.contains("exported 100 records"), "{said}");
     let (b, kv, groups) = read_parquet(&file);
     let want = dump(&ring);
@@ -449,7 +490,7 @@ fn parquet_of_a_recorder_archive_and_plain_journal() {
     let rec = dir.path().join("rec");
     make_recorder(&rec);
     let file = dir.path().join("rec.parquet");
-    expect(&["export", s(&rec), "--to", &format!("parquet:{}", s(&file))], 0);
+    export_to(&rec, "parquet", &file);
     let (b, kv, _) = read_parquet(&file);
     let want = dump(&rec);
     assert_eq!(b.num_rows(), want.len());
@@ -465,7 +506,7 @@ fn parquet_of_a_recorder_archive_and_plain_journal() {
     let arch = dir.path().join("arch");
     expect(&["export", s(&rec), "--to", &format!("journal:{}", s(&arch))], 0);
     let file = dir.path().join("arch.parquet");
-    expect(&["export", s(&arch), "--to", &format!("parquet:{}", s(&file))], 0);
+    export_to(&arch, "parquet", &file);
     let (b, kv, _) = read_parquet(&file);
     let want = dump(&arch);
     assert_eq!(b.num_rows(), want.len());
@@ -498,7 +539,7 @@ fn parquet_of_a_recorder_archive_and_plain_journal() {
 
     // And MCAP of the plain journal: a message per frame at its LSN.
     let file = dir.path().join("j.mcap");
-    expect(&["export", s(&j), "--to", &format!("mcap:{}", s(&file))], 0);
+    export_to(&j, "mcap", &file);
     let (msgs, _, _) = read_mcap(&file);
     assert_eq!(msgs.iter().map(|m| m.log_time).collect::<Vec<_>>(), [1, 2, 3]);
 }
