@@ -10,7 +10,8 @@
 //! * **One channel per lane**: a record with a lane is published on `/replaylog/<lane>`, a record
 //!   without one on `/replaylog/<source name>`. A recorder's lanes ([`Source::lanes`]) get their
 //!   channel when the export starts, so a lane without records still shows; any other lane gets
-//!   its channel when its first record arrives. A plain journal's entries go to
+//!   its channel when its first record arrives (a lane named `failures` publishes on
+//!   `/replaylog/failures.records`: see [`record_topic`]). A plain journal's entries go to
 //!   `/replaylog/<source name>` and its snapshots to `/replaylog/<source name>/snapshots`.
 //! * **Messages** are encoded `json`, one object per record holding exactly its decoded fields
 //!   (the seq is the message's `sequence`, the time its `log_time`; neither is repeated in the
@@ -64,6 +65,15 @@ use crate::{ExportError, Frame, Record, Result, Source, SourceKind, TimeSource, 
 pub const TOPIC_PREFIX: &str = "/replaylog/";
 /// The topic failure evidence is published on.
 pub const FAILURES_TOPIC: &str = "/replaylog/failures";
+
+/// The topic of the records of a lane (or an unnamed source) called `name`: `/replaylog/<name>`,
+/// except that a lane or ring named `failures` publishes on `/replaylog/failures.records`, so
+/// its records never share [`FAILURES_TOPIC`] (and a schema) with the failure log. Lane names
+/// have no `.`, so no other lane takes that topic.
+pub fn record_topic(name: &str) -> String {
+    let topic = format!("{TOPIC_PREFIX}{name}");
+    if topic == FAILURES_TOPIC { format!("{topic}.records") } else { topic }
+}
 /// The schema name of records exported without a layout (`{"hex": ..}`).
 pub const RAW_SCHEMA_NAME: &str = "replaylog.raw";
 /// The schema name of failure messages: Foxglove's well-known log message.
@@ -288,7 +298,7 @@ impl<W: Write + Seek> McapExporter<W> {
         let id = match self.lanes.get(lane) {
             Some(id) => *id,
             None => {
-                let id = self.add_channel(&format!("{TOPIC_PREFIX}{lane}"), self.record_schema)?;
+                let id = self.add_channel(&record_topic(lane), self.record_schema)?;
                 self.lanes.insert(lane.to_string(), id);
                 id
             }
@@ -305,7 +315,7 @@ impl<W: Write + Seek> McapExporter<W> {
         match self.unnamed {
             Some(id) => Ok(id),
             None => {
-                let id = self.add_channel(&format!("{TOPIC_PREFIX}{}", self.source_name), self.record_schema)?;
+                let id = self.add_channel(&record_topic(&self.source_name), self.record_schema)?;
                 self.unnamed = Some(id);
                 Ok(id)
             }

@@ -649,6 +649,37 @@ fn records_without_a_layout_are_hex() {
     }
 }
 
+#[test]
+fn a_lane_named_failures_does_not_share_the_failure_log_topic() {
+    let mut src = source(SourceKind::Recorder, "rec", None, Some(4));
+    src.lanes = vec!["failures".into(), "main".into()];
+    let ev = ReplayFailureEvidence::new(FailureKind::Timeout, 110, "late");
+    let records: Vec<Rec> = (0..4u64)
+        .map(|i| Rec {
+            seq: i,
+            timestamp_ns: None,
+            lane: Some(if i % 2 == 0 { "failures" } else { "main" }.to_string()),
+            bytes: vec![i as u8; 4],
+            evidence: (i == 2).then(|| ev.clone()),
+        })
+        .collect();
+    let (file, summary) = export_records(&src, McapOptions::default(), &records);
+    assert_eq!(summary, McapSummary { messages: 4, failures: 1, channels: 3 });
+    let got: Vec<(String, String)> = mcap::MessageStream::new(&file)
+        .unwrap()
+        .map(Result::unwrap)
+        .map(|m| (m.channel.topic.clone(), m.channel.schema.as_ref().unwrap().name.clone()))
+        .collect();
+    let want = [
+        ("/replaylog/failures.records", "replaylog.raw"),
+        ("/replaylog/main", "replaylog.raw"),
+        ("/replaylog/failures.records", "replaylog.raw"),
+        ("/replaylog/failures", "foxglove.Log"),
+        ("/replaylog/main", "replaylog.raw"),
+    ];
+    assert_eq!(got, want.map(|(t, s)| (t.to_string(), s.to_string())));
+}
+
 fn export_frames(src: &Source, frames: &[(u64, EntryKind, Vec<u8>)]) -> Vec<u8> {
     let mut file = Cursor::new(Vec::new());
     let mut exporter = McapExporter::new(&mut file, src, McapOptions::default()).unwrap();
