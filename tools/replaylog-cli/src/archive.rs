@@ -48,6 +48,51 @@ pub struct ArchiveArgs {
     pub quiet: bool,
 }
 
+/// When `archive` prints and stops, for a single ring and for a recorder's lanes alike: a
+/// progress line once a second (not with `--quiet`); stop after `--seconds`, or once nothing
+/// new arrived for `--idle-exit-ms` and nothing is left to read.
+struct Pace {
+    deadline: Option<Instant>,
+    idle_limit: Option<Duration>,
+    quiet: bool,
+    last_archived: u64,
+    last_change: Instant,
+    last_print: Instant,
+}
+
+impl Pace {
+    fn new(args: &ArchiveArgs) -> Pace {
+        let now = Instant::now();
+        Pace {
+            deadline: args.seconds.map(|s| now + Duration::from_secs_f64(s.max(0.0))),
+            idle_limit: args.idle_exit_ms.map(Duration::from_millis),
+            quiet: args.quiet,
+            last_archived: u64::MAX,
+            last_change: now,
+            last_print: now,
+        }
+    }
+
+    /// Notes how many records are archived so far; whether a progress line is due.
+    fn tick(&mut self, archived: u64) -> bool {
+        if archived != self.last_archived {
+            self.last_archived = archived;
+            self.last_change = Instant::now();
+        }
+        let due = !self.quiet && self.last_print.elapsed() >= Duration::from_secs(1);
+        if due {
+            self.last_print = Instant::now();
+        }
+        due
+    }
+
+    /// Whether to stop, with `lag` records still to read.
+    fn done(&self, lag: u64) -> bool {
+        let idle = self.idle_limit.is_some_and(|l| lag == 0 && self.last_change.elapsed() >= l);
+        self.deadline.is_some_and(|d| Instant::now() >= d) || idle
+    }
+}
+
 /// One lane's progress as a line.
 fn lane_line(l: &LaneStats) -> String {
     let s = &l.stats;
@@ -70,11 +115,8 @@ fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
     drop(lanes);
     let archiver =
         Archiver::start_lanes(paths, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.to, e))?;
-    let start = Instant::now();
-    let deadline = args.seconds.map(|s| start + Duration::from_secs_f64(s.max(0.0)));
-    let idle_limit = args.idle_exit_ms.map(Duration::from_millis);
-    let (mut last_archived, mut last_change, mut last_print, mut last_scan) =
-        (u64::MAX, Instant::now(), Instant::now(), Instant::now());
+    let mut pace = Pace::new(args);
+    let mut last_scan = Instant::now();
     let mut refused = None;
     loop {
         std::thread::sleep(Duration::from_millis(20));
@@ -96,18 +138,12 @@ fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
             }
         }
         let s = archiver.stats();
-        if s.archived != last_archived {
-            last_archived = s.archived;
-            last_change = Instant::now();
-        }
-        if !args.quiet && last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
+        if pace.tick(s.archived) {
             for l in archiver.lane_stats() {
                 eprintln!("{}", lane_line(&l));
             }
         }
-        let idle = idle_limit.is_some_and(|l| s.lag == 0 && last_change.elapsed() >= l);
-        if deadline.is_some_and(|d| Instant::now() >= d) || idle {
+        if pace.done(s.lag) {
             break;
         }
     }
@@ -140,19 +176,11 @@ pub fn run(args: &ArchiveArgs) -> Result<ExitCode> {
     }
     let archiver =
         Archiver::start(&args.ring, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.ring, e))?;
-    let start = Instant::now();
-    let deadline = args.seconds.map(|s| start + Duration::from_secs_f64(s.max(0.0)));
-    let idle_limit = args.idle_exit_ms.map(Duration::from_millis);
-    let (mut last_archived, mut last_change, mut last_print) = (u64::MAX, Instant::now(), Instant::now());
+    let mut pace = Pace::new(args);
     loop {
         std::thread::sleep(Duration::from_millis(20));
         let s = archiver.stats();
-        if s.archived != last_archived {
-            last_archived = s.archived;
-            last_change = Instant::now();
-        }
-        if !args.quiet && last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
+        if pace.tick(s.archived) {
             eprintln!(
                 "archived {} (next seq {}), missed {}, lag {}, {:.2} M records/s",
                 s.archived,
@@ -162,8 +190,7 @@ pub fn run(args: &ArchiveArgs) -> Result<ExitCode> {
                 s.records_per_s() / 1e6
             );
         }
-        let idle = idle_limit.is_some_and(|l| s.lag == 0 && last_change.elapsed() >= l);
-        if deadline.is_some_and(|d| Instant::now() >= d) || idle {
+        if pace.done(s.lag) {
             break;
         }
     }
