@@ -11,6 +11,7 @@ use zerocopy::{FromBytes, Immutable, KnownLayout};
 use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::Clock;
+use crate::ring::RELEASE_SLOTS;
 use crate::ring::{RawRecord, RawRing, ReplayFailureEvidence};
 
 use super::{check_is_dir, lane_file, list_lanes};
@@ -251,9 +252,6 @@ struct Cursor {
     released: u64,
 }
 
-/// Records a lane's cursor reads between two `RawRing::release_read` calls.
-const RELEASE_EVERY: u64 = 8192;
-
 impl Cursor {
     /// Reads seq `next` of the window: it must be there, as in [`RawRing::records`].
     fn read_next(&mut self) -> Result<Option<RawRecord>> {
@@ -265,7 +263,7 @@ impl Cursor {
         let reason = match self.ring.read_slot_into(index, &mut self.buf) {
             Ok(m) if m.seq == seq => {
                 self.next += 1;
-                if self.next - self.released >= RELEASE_EVERY {
+                if self.next - self.released >= RELEASE_SLOTS {
                     // Keep what this lane's reading holds resident bounded (see `release_read`).
                     self.ring.release_read(self.released..self.next);
                     self.released = self.next;

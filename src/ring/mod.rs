@@ -8,6 +8,7 @@ mod open;
 mod options;
 mod reader;
 pub(crate) use crate::lowlevel::seqlock;
+pub(crate) use reader::RELEASE_SLOTS;
 
 pub use crate::format::ring::{Clock, SlotFault};
 pub use crate::format::window::{Anchor, Run};

@@ -14,12 +14,13 @@ use crate::error::{Location, ReplayLogError, Result};
 use crate::format::layout::Layout;
 use crate::format::ring::*;
 use crate::format::window::{self, Run};
-
-/// Slots a scan of the whole ring (finding the window) reads between two releases of the pages
-/// it has read (see [`RawRing::release_read`]).
-const RELEASE_SLOTS: u64 = 8192;
 use crate::ring::evidence::{self, ReplayFailureEvidence};
 use crate::ring::log::ReplayRecord;
+
+/// Slots a reader going through a ring (finding the window, a census, a lane of the merged
+/// timeline) reads between two releases of the pages it has read (see
+/// [`RawRing::release_read`]).
+pub(crate) const RELEASE_SLOTS: u64 = 8192;
 
 /// What [`RingReader::poll`] returns.
 pub type TypedOutcome<T> = ReadOutcome<ReplayRecord<T>>;
@@ -268,13 +269,13 @@ impl RawRing {
         // behind it, so finding the window of a large ring does not leave it all resident.
         let touched = std::cell::Cell::new((0u64, 0u64));
         window::recover(cap, synced, |i| {
+            // `lo..hi`: the run of slots read since the last release; a read next to it extends
+            // it, any other read (or a run grown to RELEASE_SLOTS) releases it and starts anew.
             let (lo, hi) = touched.get();
-            if hi > lo && (i + 1 < lo || i > hi || hi - lo >= RELEASE_SLOTS) {
-                self.release_slots(lo, hi - lo);
-                touched.set((i, i + 1));
-            } else if hi > lo {
+            if hi > lo && i + 1 >= lo && i <= hi && hi - lo < RELEASE_SLOTS {
                 touched.set((lo.min(i), hi.max(i + 1)));
             } else {
+                self.release_slots(lo, hi - lo);
                 touched.set((i, i + 1));
             }
             self.read_slot_into(i, &mut buf.borrow_mut())
