@@ -63,6 +63,8 @@
 
 mod arch;
 pub mod archive;
+pub mod capture;
+pub mod compare;
 pub mod detect;
 pub mod error;
 pub mod journal;
@@ -70,6 +72,7 @@ pub mod lowlevel;
 mod record;
 pub mod recorder;
 pub mod ring;
+mod sha256;
 mod sys;
 pub mod value;
 
