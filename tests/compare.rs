@@ -338,7 +338,7 @@ fn a_damaged_capture_is_compared_over_what_is_readable_and_never_passes() {
     let a = ring(dir.path(), "a.ring", 10, |t| Some(sample(t)));
     let b = ring(dir.path(), "b.ring", 10, |t| Some(sample(t)));
     // Flip one byte of slot 2's record: its checksum fails, the window recovers after it.
-    let info = RawRing::open(&b).unwrap().info().clone();
+    let info = RawRing::open(&b).unwrap().info();
     let mut bytes = std::fs::read(&b).unwrap();
     bytes[(info.slots_offset + 2 * u64::from(info.slot_bytes) + 40) as usize] ^= 0x40;
     std::fs::write(&b, &bytes).unwrap();

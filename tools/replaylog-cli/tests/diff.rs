@@ -138,7 +138,7 @@ fn empty_and_damaged_captures_exit_1_and_say_why() {
     assert!(text.contains("reason: the candidate holds no records"), "{text}");
 
     let b = ring(dir.path(), "b.ring", 10, |t| Some(ctl(t)));
-    let info = replaylog::RawRing::open(&b).unwrap().info().clone();
+    let info = replaylog::RawRing::open(&b).unwrap().info();
     let mut bytes = std::fs::read(&b).unwrap();
     bytes[(info.slots_offset + 3 * u64::from(info.slot_bytes) + 30) as usize] ^= 1;
     std::fs::write(&b, &bytes).unwrap();
