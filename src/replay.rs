@@ -161,15 +161,18 @@ pub trait PaceClock {
     fn sleep_until_ns(&mut self, deadline_ns: u64) -> u64;
 }
 
-/// The default spin of a [`RealClock`]: the last 200 µs before a deadline are spent yielding
-/// the CPU in a loop instead of sleeping (measured on a 2-vCPU VM: a plain sleep wakes up 60 to
-/// 100 µs late, the kernel's default timer slack being 50 µs; see BENCHMARKS.md, "Paced
-/// replay").
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+/// The default spin of a [`RealClock`]: the last 150 µs before a deadline are spent in a busy
+/// loop instead of asleep. On a 2-vCPU VM a plain sleep wakes up 60 to 100 µs late (the kernel's
+/// default timer slack is 50 µs); a spin longer than that lands on the deadline at the median
+/// and p99 when the CPU is free, for about 9 % of a core at 1 kHz (BENCHMARKS.md, "Paced replay").
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(150);
 
 /// The monotonic clock (`std::time::Instant`): sleeps until `spin` before a deadline, then
-/// yields the CPU in a loop (`std::thread::yield_now`) until the deadline has passed. A longer
-/// spin costs CPU time for a smaller lateness; zero only sleeps.
+/// spins (`std::hint::spin_loop`) until the deadline has passed. A longer spin costs CPU time for
+/// a smaller lateness; zero only sleeps. The spin does not yield: on a busy core a yield can hand
+/// the CPU to another thread for a whole time slice, milliseconds past the deadline. Items
+/// due less than `spin` apart (above 1/spin per second, 6.7 kHz at the default) keep the
+/// replaying thread busy the whole time.
 #[derive(Clone, Debug)]
 pub struct RealClock {
     origin: Instant,
@@ -212,7 +215,7 @@ impl PaceClock for RealClock {
             now = self.now_ns();
         }
         while now < deadline_ns {
-            std::thread::yield_now();
+            std::hint::spin_loop();
             now = self.now_ns();
         }
         now
