@@ -114,19 +114,19 @@ impl TimeOf {
     /// error naming the path.
     fn choose(args: &DumpArgs, layout: Option<&Layout>, stamped: Stamped) -> Result<TimeOf> {
         if let Some(spec) = &args.time {
-            let TimeSource::Field { name, unit } = TimeSource::field(spec, layout).map_err(|e| {
-                CliError::new(
-                    &args.path,
-                    e.to_string(),
-                    "name a scalar integer field of the layout; see `replaylog dump --help`",
-                )
-            })?
-            else {
-                unreachable!("TimeSource::field gives a field")
+            let hint = "name a scalar integer field of the layout; see `replaylog dump --help`";
+            let source = TimeSource::field(spec, layout).map_err(|e| CliError::new(&args.path, e.to_string(), hint))?;
+            // `TimeSource::field` found the field in the layout; look it up for its offset and type.
+            let found = match (&source, layout) {
+                (TimeSource::Field { name, unit }, Some(l)) => {
+                    l.fields.iter().find(|f| &f.name == name).map(|f| (f.clone(), unit.nanos()))
+                }
+                _ => None,
             };
-            // `TimeSource::field` checked the field exists in the layout.
-            let field = layout.and_then(|l| l.fields.iter().find(|f| f.name == name)).cloned();
-            return Ok(TimeOf::Field { field: field.expect("checked by TimeSource::field"), nanos: unit.nanos() });
+            let Some((field, nanos)) = found else {
+                return Err(CliError::new(&args.path, format!("--time {spec}: no such field in the layout"), hint));
+            };
+            return Ok(TimeOf::Field { field, nanos });
         }
         match stamped {
             Stamped::Yes => Ok(TimeOf::Stamp),
