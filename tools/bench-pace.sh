@@ -27,7 +27,7 @@ echo "| workload | machine | spin | records | p50 | p90 | p99 | max | mean | CPU
 echo "|---|---|---|---|---|---|---|---|---|---|"
 hogs=()
 cli=()
-stop_hogs() { for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done; hogs=(); }
+stop_hogs() { for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; hogs=(); }
 trap stop_hogs EXIT
 for label in idle load; do
     if [ "$label" = load ]; then
