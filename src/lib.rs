@@ -15,6 +15,8 @@
 //!   stamped and lock-free; [`recorder::replay_merged`] / [`MergedReader`] read all lanes as one
 //!   timeline, ordered by `(timestamp, lane, seq)`.
 //! * [`archive::Archiver`] — drain a ring into a journal losslessly on a background thread.
+//! * [`replay::Paced`] — feed a capture back at its recorded pace (× a speed), measuring how
+//!   late each record is released.
 //! * [`detect`](fn@detect) — what a path holds (ring, journal, lone segment, archive, or someone else's file);
 //!   [`Layout::decode_record`] — a record's fields as typed [`Value`]s.
 //! * [`capture::Capture`] — any capture opened read-only as streams of records, whatever its
@@ -56,6 +58,8 @@
 //! * [`detect`](mod@detect), [`value`] — what a path is; typed field values decoded by a layout.
 //! * [`capture`], [`compare`] — any capture as record streams (above [`recorder`], [`archive`]);
 //!   the certification comparison over two of them.
+//! * [`replay`] — paced replay of any iterator of timed items, with its clock seam and drift
+//!   histogram (no I/O of its own; above nothing but `error`).
 //! * [`lowlevel`] — documented but not needed to record or replay: the byte format
 //!   (`lowlevel::format`, pure bytes, matching `docs/FORMAT.md`), the seqlock protocol and the
 //!   journal's storage seam with its simulated disk.
@@ -76,6 +80,7 @@ pub mod journal;
 pub mod lowlevel;
 mod record;
 pub mod recorder;
+pub mod replay;
 pub mod ring;
 mod sha256;
 mod sys;

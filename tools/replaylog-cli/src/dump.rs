@@ -1,5 +1,6 @@
-//! `replaylog dump PATH [--json] [--from SEQ] [--limit N] [--layout SPEC]`: records in publish
-//! order (a recorder directory: merged by timestamp), read-only.
+//! `replaylog dump PATH [--json] [--from SEQ] [--limit N] [--layout SPEC] [--pace SPEED [--time
+//! FIELD[:UNIT]]]`: records in publish order (a recorder directory: merged by timestamp),
+//! read-only.
 //!
 //! * Ring: the live window. Fields decoded with `--layout`, else the layout stored in the ring,
 //!   else the record as hex. Failure evidence is shown with its record.
@@ -29,6 +30,20 @@
 //! `{"type": "entry", "lsn", "kind": "entry" | "snapshot", "bytes", "hex", "utf8": null |
 //! text, "fields": null | {..}, "decode_error": null | text}`.
 //!
+//! `--pace SPEED` streams the records of a ring, a recorder directory or an archive journal at
+//! their recorded pace × SPEED (`replaylog::replay::Paced`; `2` twice as fast, `0.5` half as
+//! fast, `max` without waiting), stdout flushed after every record so a harness reading the
+//! pipe gets each one on time (each line is rendered before its wait). A record's time is its
+//! `timestamp_ns` (a ring or lanes with a clock; archives keep it), or, with `--time
+//! FIELD[:ns|us|ms|s]`, that integer field of the layout in that unit (default ns; a signed
+//! field is paced by its differences, negative values included), which takes precedence over the
+//! timestamp. Records without either (a ring without a clock and no `--time`), or a plain
+//! journal (entries have no time), are an error (status 2) before anything is printed (`--pace
+//! max` needs no time, but a `--time` given is still checked). A record
+//! whose time is below an earlier one's is released at once. At the end one line on stderr
+//! gives the drift against the recorded schedule: `replaylog: paced N records at 1x: lateness
+//! p50 .., p99 .., max ..`.
+//!
 //! Damage found in a journal after everything readable was printed exits with status 1. A
 //! ring's (or lane's) damaged slots are never in its live window, which a writer's open would
 //! recover after them: when the window does not fill the ring, the ring is checked as `validate`
@@ -39,10 +54,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::{Kind, Position, RawRing};
+use replaylog::replay::{DriftSummary, Paced, Speed};
+use replaylog::{Clock, Field, Kind, Layout, Position, RawRing, Value};
+use replaylog_export::TimeSource;
 
-use crate::error::Result;
-use crate::input::{self, ArchiveRecords, Damage, JournalSource, MergedRecords, RingRecords};
+use crate::error::{CliError, Result};
+use crate::input::{self, ArchiveRecords, Damage, JournalSource, MergedRecords, Rec, RingRecords};
 use crate::output::{LAYOUT_HELP, Out, Printer};
 
 /// Options of `replaylog dump`.
@@ -61,6 +78,170 @@ pub struct DumpArgs {
     pub limit: Option<u64>,
     #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
     pub layout: Option<String>,
+    /// Stream the records at their recorded pace times SPEED (1 as recorded, 2 twice as fast,
+    /// 0.5 half as fast, max without waiting), flushing after each; the drift against the
+    /// recorded schedule goes to stderr at the end. Rings, recorder directories and archives.
+    #[arg(long, value_name = "SPEED", allow_negative_numbers = true)]
+    pub pace: Option<Speed>,
+    /// With --pace: each record's time is this integer field of the layout, in ns (default), us,
+    /// ms or s, instead of its timestamp (needed for a ring without a clock).
+    #[arg(long, value_name = "FIELD[:UNIT]", requires = "pace")]
+    pub time: Option<String>,
+}
+
+/// Whether a source's records carry timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stamped {
+    Yes,
+    No,
+    /// An archive: as its first record does.
+    Unknown,
+}
+
+/// Where a paced record's time comes from.
+enum TimeOf {
+    /// `--pace max` without a time: nothing to schedule.
+    Unused,
+    Stamp,
+    Field {
+        field: Field,
+        nanos: u64,
+    },
+}
+
+impl TimeOf {
+    /// Picks the time source before anything is printed: `--time`, else the timestamps, else an
+    /// error naming the path.
+    fn choose(args: &DumpArgs, layout: Option<&Layout>, stamped: Stamped) -> Result<TimeOf> {
+        if let Some(spec) = &args.time {
+            let hint = "name a scalar integer field of the layout; see `replaylog dump --help`";
+            let source = TimeSource::field(spec, layout).map_err(|e| CliError::new(&args.path, e.to_string(), hint))?;
+            // `TimeSource::field` found the field in the layout; look it up for its offset and type.
+            let found = match (&source, layout) {
+                (TimeSource::Field { name, unit }, Some(l)) => {
+                    l.fields.iter().find(|f| &f.name == name).map(|f| (f.clone(), unit.nanos()))
+                }
+                _ => None,
+            };
+            let Some((field, nanos)) = found else {
+                return Err(CliError::new(&args.path, format!("--time {spec}: no such field in the layout"), hint));
+            };
+            return Ok(TimeOf::Field { field, nanos });
+        }
+        match stamped {
+            Stamped::Yes => Ok(TimeOf::Stamp),
+            _ if args.pace.is_some_and(Speed::is_max) => Ok(TimeOf::Unused),
+            Stamped::No | Stamped::Unknown => Err(CliError::new(
+                &args.path,
+                "the records carry no timestamps (recorded without a clock), so --pace has no recorded time to follow",
+                "pass --time FIELD[:ns|us|ms|s] naming an integer field that holds each record's time",
+            )),
+        }
+    }
+
+    /// A record's time in ns (any origin: only differences count). A signed field is shifted by
+    /// 2^63 ns so that negative values keep their order.
+    fn of(&self, r: &Rec) -> Option<u64> {
+        match self {
+            TimeOf::Unused => Some(0),
+            TimeOf::Stamp => r.timestamp_ns,
+            TimeOf::Field { field, nanos } => match field.decode_value(&r.bytes).ok()? {
+                Value::U64(v) => Some(v.saturating_mul(*nanos)),
+                Value::I64(v) => {
+                    let t = i128::from(v) * i128::from(*nanos) + (1i128 << 63);
+                    Some(u64::try_from(t.max(0)).unwrap_or(u64::MAX))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+/// `850 ns`, `12.3 us`, `310 us`, `4.5 ms`, `1.25 s`.
+fn duration_text(ns: u64) -> String {
+    let f = ns as f64;
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..10_000 => format!("{:.1} us", f / 1e3),
+        10_000..1_000_000 => format!("{:.0} us", f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} ms", f / 1e6),
+        _ => format!("{:.2} s", f / 1e9),
+    }
+}
+
+/// The stderr line after a paced dump.
+fn drift_text(speed: Speed, d: &DriftSummary) -> String {
+    let mut s = if speed.is_max() {
+        format!("replaylog: replayed {} records at max speed (not paced, no lateness measured)", d.released)
+    } else {
+        format!(
+            "replaylog: paced {} records at {speed}: lateness p50 {}, p99 {}, max {}",
+            d.released,
+            duration_text(d.p50_ns),
+            duration_text(d.p99_ns),
+            duration_text(d.max_ns)
+        )
+    };
+    if d.backwards > 0 {
+        s.push_str(&format!("; {} record(s) with a time below an earlier record's released at once", d.backwards));
+    }
+    if d.untimed > 0 {
+        s.push_str(&format!("; {} record(s) without a time released unpaced", d.untimed));
+    }
+    s
+}
+
+/// Prints `records` (at most `--limit`): at once, or paced (see the module docs).
+fn print_records(
+    args: &DumpArgs,
+    printer: &Printer,
+    records: impl Iterator<Item = Result<Rec>>,
+    stamped: Stamped,
+    out: &mut Out,
+) -> Result<()> {
+    let records = records.take(args.limit.map_or(usize::MAX, |n| n as usize));
+    let Some(speed) = args.pace else {
+        for r in records {
+            printer.record(out, &r?)?;
+        }
+        return Ok(());
+    };
+    let mut records = records.peekable();
+    let stamped = match (stamped, records.peek()) {
+        (Stamped::Unknown, Some(Ok(r))) => {
+            if r.timestamp_ns.is_some() {
+                Stamped::Yes
+            } else {
+                Stamped::No
+            }
+        }
+        // Nothing to pace, or an error that the loop below reports.
+        (Stamped::Unknown, _) => Stamped::Yes,
+        (known, _) => known,
+    };
+    let time = TimeOf::choose(args, printer.layout.as_ref(), stamped)?;
+    // Each line is rendered before its wait, so only the write is left after the release.
+    let lines = records.map(|r| r.map(|r| (time.of(&r), printer.record_line(&r))));
+    let mut paced = Paced::new(lines, speed, |l: &Result<(Option<u64>, String)>| l.as_ref().ok().and_then(|l| l.0));
+    let mut result = Ok(());
+    for released in paced.by_ref() {
+        match released.item {
+            Ok((_, line)) => {
+                if let Err(e) = out.line(line).and_then(|()| out.flush()) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if !result.as_ref().is_err_and(|e| e.broken_pipe) {
+        eprintln!("{}", drift_text(speed, &paced.drift()));
+    }
+    result
 }
 
 /// Where to start iterating a plain journal to reach LSN `from` (then filter `lsn >= from`).
@@ -81,9 +262,8 @@ fn dump_ring(args: &DumpArgs, ring: &RawRing, out: &mut Out) -> Result<()> {
     let mut damage = Damage::default();
     let records = RingRecords::new(ring, args.from);
     damage.check(ring, records.window());
-    for r in records.take(args.limit.map_or(usize::MAX, |n| n as usize)) {
-        printer.record(out, &r?)?;
-    }
+    let stamped = if ring.info().clock == Clock::None { Stamped::No } else { Stamped::Yes };
+    print_records(args, &printer, records, stamped, out)?;
     damage.result(&args.path)
 }
 
@@ -94,10 +274,17 @@ fn dump_journal(args: &DumpArgs, src: &JournalSource, out: &mut Out) -> Result<(
         let printer = Printer { layout, json: args.json };
         let from = args.from.unwrap_or(0);
         let records = ArchiveRecords::new(src, a.record_bytes)?;
-        for r in records.filter(|r| r.as_ref().map_or(true, |r| r.seq >= from)).take(limit) {
-            printer.record(out, &r?)?;
-        }
+        let records = records.filter(|r| r.as_ref().map_or(true, |r| r.seq >= from));
+        print_records(args, &printer, records, Stamped::Unknown, out)?;
     } else {
+        if args.pace.is_some() {
+            return Err(CliError::new(
+                &args.path,
+                "--pace replays records at their recorded times, and a plain journal's entries carry no time",
+                "pace a ring, a recorder directory or an archive journal (`replaylog export RING --to journal:DIR` \
+                 makes one)",
+            ));
+        }
         let layout = input::choose_layout(&args.path, args.layout.as_deref(), None, None)?;
         let printer = Printer { layout, json: args.json };
         let from = args.from.unwrap_or(0);
@@ -118,9 +305,11 @@ fn dump_recorder(args: &DumpArgs, out: &mut Out) -> Result<()> {
     let printer = Printer { layout, json: args.json };
     let mut damage = Damage::default();
     damage.check_lanes(&dir);
-    for r in MergedRecords::new(dir)?.take(args.limit.map_or(usize::MAX, |n| n as usize)) {
-        printer.record(out, &r?)?;
-    }
+    let stamped = match input::reference_ring(&dir) {
+        Some(r) if r.info().clock == Clock::None => Stamped::No,
+        _ => Stamped::Yes,
+    };
+    print_records(args, &printer, MergedRecords::new(dir)?, stamped, out)?;
     damage.result(&args.path)
 }
 

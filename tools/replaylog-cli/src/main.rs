@@ -56,7 +56,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print records in publish order (journal: entries; recorder directory: all lanes merged by
     /// timestamp, each record naming its lane), fields decoded by the stored or given layout,
-    /// failure evidence included.
+    /// failure evidence included; with --pace, streamed at their recorded pace.
     #[command(after_help = AFTER_HELP)]
     Dump(dump::DumpArgs),
     /// Full read-only scan: a ring's damaged and stale slots by index, a journal's

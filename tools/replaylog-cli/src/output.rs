@@ -321,6 +321,11 @@ impl Printer {
         }
     }
 
+    /// A record as the one line [`Printer::record`] prints (without the newline).
+    pub fn record_line(&self, r: &Rec) -> String {
+        if self.json { self.record_json(r).to_string() } else { self.record_text(r) }
+    }
+
     /// Prints a record.
     pub fn record(&self, out: &mut Out, r: &Rec) -> Result<()> {
         if self.json { out.json(&self.record_json(r)) } else { out.line(self.record_text(r)) }
