@@ -19,7 +19,7 @@ use crate::archive::{ArchiveHeader, ArchiveReader};
 use crate::error::{ReplayLogError, Result};
 use crate::recorder::RecorderDir;
 use crate::ring::Run;
-use crate::{Kind, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence, SlotRead};
+use crate::{Kind, Layout, Position, RawRing, ReadOnlyJournal, ReplayFailureEvidence};
 
 /// One record of a capture, in the same shape whatever the capture's kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +41,8 @@ pub struct CaptureRecord {
 }
 
 impl CaptureRecord {
-    fn from_raw(r: crate::RawRecord, lane: Option<String>, lsn: Option<u64>) -> CaptureRecord {
+    /// A ring record, with the lane and journal entry it was read from, if any.
+    pub fn from_raw(r: crate::RawRecord, lane: Option<String>, lsn: Option<u64>) -> CaptureRecord {
         CaptureRecord {
             seq: r.seq,
             epoch: r.epoch,
@@ -50,6 +51,21 @@ impl CaptureRecord {
             lsn,
             bytes: r.bytes,
             evidence: r.evidence,
+        }
+    }
+}
+
+impl From<crate::MergedRecord> for CaptureRecord {
+    /// A record of a recorder directory's merged timeline, naming its lane.
+    fn from(m: crate::MergedRecord) -> CaptureRecord {
+        CaptureRecord {
+            seq: m.seq,
+            epoch: m.epoch,
+            timestamp_ns: m.timestamp_ns,
+            lane: Some(m.lane.to_string()),
+            lsn: None,
+            bytes: m.bytes,
+            evidence: m.evidence,
         }
     }
 }
@@ -95,8 +111,9 @@ impl Capture {
             Kind::Ring => Inner::Ring(Box::new(RawRing::open(&path)?)),
             Kind::RecorderDir => {
                 let dir = RecorderDir::open(&path)?;
-                if let Some(e) = dir.lanes().iter().find_map(|l| l.ring.as_ref().err()) {
-                    return Err(clone_err(e));
+                if dir.lanes().iter().any(|l| l.ring.is_err()) {
+                    let first = dir.into_lanes().into_iter().find_map(|l| l.ring.err());
+                    return Err(first.expect("a lane failed"));
                 }
                 Inner::Recorder(Box::new(dir))
             }
@@ -226,11 +243,17 @@ impl Capture {
             return Err(unknown());
         }
         let inner: Box<dyn Iterator<Item = Result<CaptureRecord>> + '_> = match &self.inner {
-            Inner::Ring(r) => Box::new(RingStream::new(r, self.window(None), None)),
+            Inner::Ring(r) => Box::new(
+                r.window_records(self.window(None), None).map(|r| r.map(|r| CaptureRecord::from_raw(r, None, None))),
+            ),
             Inner::Recorder(d) => {
                 let name = lane.expect("checked above");
                 let ring = lane_ring(d, name).expect("a listed lane");
-                Box::new(RingStream::new(ring, self.window(Some(name)), Some(name.to_string())))
+                let lane = name.to_string();
+                Box::new(
+                    ring.window_records(self.window(Some(name)), None)
+                        .map(move |r| r.map(|r| CaptureRecord::from_raw(r, Some(lane.clone()), None))),
+                )
             }
             Inner::Archive(a) => {
                 let path = self.path.clone();
@@ -345,27 +368,6 @@ fn archive_header_of_segment(path: &Path, journal: &ReadOnlyJournal) -> Option<s
     None
 }
 
-/// The library's errors are not `Clone`; a lane's is rebuilt from its parts.
-fn clone_err(e: &ReplayLogError) -> ReplayLogError {
-    match e {
-        ReplayLogError::HeaderMismatch { path, field, expected, found } => ReplayLogError::HeaderMismatch {
-            path: path.clone(),
-            field,
-            expected: expected.clone(),
-            found: found.clone(),
-        },
-        ReplayLogError::Corrupt { path, location, reason } => {
-            ReplayLogError::Corrupt { path: path.clone(), location: location.clone(), reason: reason.clone() }
-        }
-        ReplayLogError::Io { op, path, source } => ReplayLogError::Io {
-            op,
-            path: path.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        other => ReplayLogError::InvalidOptions { option: "lane", reason: other.to_string() },
-    }
-}
-
 /// The records of one stream; see [`Capture::records`].
 pub struct Records<'a> {
     inner: Box<dyn Iterator<Item = Result<CaptureRecord>> + 'a>,
@@ -382,70 +384,5 @@ impl Iterator for Records<'_> {
         let r = self.inner.next();
         self.failed = matches!(r, Some(Err(_)));
         r
-    }
-}
-
-/// Slots read between two releases of what was read (see `RawRing::release_read`).
-const RELEASE_EVERY: u64 = 8192;
-
-/// A ring's live window as it is when the stream starts, slot by slot.
-struct RingStream<'a> {
-    ring: &'a RawRing,
-    lane: Option<String>,
-    next: u64,
-    end: u64,
-    released: u64,
-}
-
-impl<'a> RingStream<'a> {
-    fn new(ring: &'a RawRing, window: Option<Run>, lane: Option<String>) -> RingStream<'a> {
-        let (next, end) = window.map_or((0, 0), |w| (w.first, w.last + 1));
-        RingStream { ring, lane, next, end, released: next }
-    }
-
-    fn read(&self, seq: u64) -> Result<CaptureRecord> {
-        let index = seq % self.ring.info().capacity;
-        let mut last = SlotRead::Changing;
-        for attempt in 0..1000 {
-            match self.ring.read_slot(index) {
-                SlotRead::Valid(r) if r.seq == seq => return Ok(CaptureRecord::from_raw(r, self.lane.clone(), None)),
-                SlotRead::Changing => {}
-                other => {
-                    last = other;
-                    if attempt >= 3 {
-                        break;
-                    }
-                }
-            }
-            std::thread::yield_now();
-        }
-        let what = match last {
-            SlotRead::Valid(r) if r.seq > seq => format!("was overwritten by seq {} while being read", r.seq),
-            SlotRead::Valid(r) => format!("holds seq {}", r.seq),
-            SlotRead::Fault(f) => f.describe().to_string(),
-            SlotRead::Changing => "kept changing while being read".to_string(),
-        };
-        Err(ReplayLogError::Corrupt {
-            path: self.ring.path().to_path_buf(),
-            location: crate::Location::RingSlot { index, seq },
-            reason: format!("slot of the live window {what}"),
-        })
-    }
-}
-
-impl Iterator for RingStream<'_> {
-    type Item = Result<CaptureRecord>;
-
-    fn next(&mut self) -> Option<Result<CaptureRecord>> {
-        if self.next >= self.end {
-            return None;
-        }
-        let r = self.read(self.next);
-        self.next += 1;
-        if self.next - self.released >= RELEASE_EVERY || self.next == self.end {
-            self.ring.release_read(self.released..self.next);
-            self.released = self.next;
-        }
-        Some(r)
     }
 }

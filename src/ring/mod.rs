@@ -18,4 +18,6 @@ pub use info::RingInfo;
 pub use log::{RecoveryReport, ReplayItem, ReplayRecord, RingIter, RingLog};
 pub use options::{LOCK_WAIT_MS_MAX, RecordLayout, RingOptions};
 pub(crate) use reader::poll_with_backoff;
-pub use reader::{RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome};
+pub use reader::{
+    RawReader, RawRecord, RawRing, ReadOutcome, RingReader, SlotCensus, SlotRead, StartAt, TypedOutcome, WindowRecords,
+};

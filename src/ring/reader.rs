@@ -54,6 +54,14 @@ pub struct RawRecord {
     pub evidence: Option<ReplayFailureEvidence>,
 }
 
+/// The records of a ring's live window; see [`RawRing::window_records`].
+pub struct WindowRecords<'a> {
+    ring: &'a RawRing,
+    next: u64,
+    end: u64,
+    released: u64,
+}
+
 /// A read-only view of a ring file of any record type.
 #[derive(Debug)]
 pub struct RawRing {
@@ -333,6 +341,19 @@ impl RawRing {
             }
         }
         Ok(out)
+    }
+
+    /// The records of `window` (a live window this ring's [`window`](RawRing::window) found)
+    /// from seq `from` on (clipped to it), read slot by slot in seq order, each page released
+    /// once read (see [`release_read`](RawRing::release_read)), so reading a ring of any size
+    /// keeps a few MiB resident. A slot that no longer holds its seq (a writer lapped the
+    /// reader), stays torn or fails its check ends the iteration with `Corrupt` naming it.
+    pub fn window_records(&self, window: Option<Run>, from: Option<u64>) -> WindowRecords<'_> {
+        let (next, end) = match window {
+            Some(w) => (from.map_or(w.first, |f| f.max(w.first)), w.last + 1),
+            None => (0, 0),
+        };
+        WindowRecords { ring: self, next, end: end.max(next), released: next }
     }
 }
 
@@ -623,5 +644,63 @@ impl SeqSlot for ReadWord<'_> {
     }
     fn store_seq(&mut self, _: u64, _: Ordering) {
         unreachable!("readers never store");
+    }
+}
+
+impl WindowRecords<'_> {
+    /// Records left to read.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.next
+    }
+
+    fn read(&self, seq: u64) -> Result<RawRecord> {
+        let index = seq % self.ring.info().capacity;
+        let mut last = SlotRead::Changing;
+        for attempt in 0..1000 {
+            match self.ring.read_slot(index) {
+                SlotRead::Valid(r) if r.seq == seq => return Ok(r),
+                SlotRead::Changing => {}
+                other => {
+                    last = other;
+                    if attempt >= 3 {
+                        break;
+                    }
+                }
+            }
+            std::thread::yield_now();
+        }
+        let reason = match last {
+            SlotRead::Valid(r) if r.seq > seq => {
+                format!(
+                    "seq {seq} was overwritten (by seq {}) while it was being read: a writer lapped the reader",
+                    r.seq
+                )
+            }
+            SlotRead::Valid(r) => format!("a slot of the live window holds seq {}", r.seq),
+            SlotRead::Fault(f) => format!("a slot of the live window: {}", f.describe()),
+            SlotRead::Changing => "a slot of the live window kept changing while being read".to_string(),
+        };
+        Err(ReplayLogError::Corrupt {
+            path: self.ring.path.clone(),
+            location: Location::RingSlot { index, seq },
+            reason,
+        })
+    }
+}
+
+impl Iterator for WindowRecords<'_> {
+    type Item = Result<RawRecord>;
+
+    fn next(&mut self) -> Option<Result<RawRecord>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let r = self.read(self.next);
+        self.next = if r.is_ok() { self.next + 1 } else { self.end };
+        if self.next - self.released >= RELEASE_SLOTS || (self.next == self.end && self.next > self.released) {
+            self.ring.release_read(self.released..self.next);
+            self.released = self.next;
+        }
+        Some(r)
     }
 }

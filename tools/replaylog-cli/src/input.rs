@@ -14,11 +14,8 @@ use std::path::{Path, PathBuf};
 use replaylog::archive::{self, ArchiveDecodeError, ArchiveHeader};
 use replaylog::journal::JournalIter;
 use replaylog::recorder::{LaneEntry, MergedReplay};
-use replaylog::ring::Run;
-use replaylog::{
-    Item, Kind, Layout, MergedRecord, Position, RawRing, ReadOnlyJournal, RecorderDir, ReplayFailureEvidence,
-    ReplayLogError, SlotRead,
-};
+use replaylog::ring::{Run, WindowRecords};
+use replaylog::{Item, Kind, Layout, Position, RawRing, ReadOnlyJournal, RecorderDir, ReplayLogError};
 
 use crate::error::{CliError, Result};
 
@@ -96,53 +93,8 @@ impl JournalSource {
     }
 }
 
-/// A ring record, from a ring or an archive journal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rec {
-    /// Ring sequence number.
-    pub seq: u64,
-    /// Writer epoch.
-    pub epoch: u32,
-    /// The record's timestamp (rings with a clock).
-    pub timestamp_ns: Option<u64>,
-    /// Record bytes.
-    pub bytes: Vec<u8>,
-    /// Failure evidence.
-    pub evidence: Option<ReplayFailureEvidence>,
-    /// The journal entry it was read from (archives only).
-    pub lsn: Option<u64>,
-    /// The lane it comes from (recorder directories, and archive entries that name one).
-    pub lane: Option<String>,
-}
-
-impl Rec {
-    /// A record read from a ring (`lsn` and `lane` `None`) or an archive entry.
-    pub fn from_raw(r: replaylog::RawRecord, lsn: Option<u64>, lane: Option<String>) -> Rec {
-        Rec {
-            seq: r.seq,
-            epoch: r.epoch,
-            timestamp_ns: r.timestamp_ns,
-            bytes: r.bytes,
-            evidence: r.evidence,
-            lsn,
-            lane,
-        }
-    }
-}
-
-impl From<MergedRecord> for Rec {
-    fn from(m: MergedRecord) -> Rec {
-        Rec {
-            seq: m.seq,
-            epoch: m.epoch,
-            timestamp_ns: m.timestamp_ns,
-            bytes: m.bytes,
-            evidence: m.evidence,
-            lsn: None,
-            lane: Some(m.lane.to_string()),
-        }
-    }
-}
+/// A record from any input: a ring's, a lane's, an archive entry's (the library's one shape).
+pub type Rec = replaylog::capture::CaptureRecord;
 
 /// Opens a recorder directory read-only, lane by lane: a lane that cannot be read with the
 /// others is in its entry, not an error here.
@@ -284,32 +236,20 @@ impl Iterator for MergedRecords {
     }
 }
 
-/// The records of a ring's live window from `from` on, in publish order, read slot by slot.
+/// The records of a ring's live window from `from` on, in publish order
+/// (`RawRing::window_records`: slot by slot, each page released once read).
 pub struct RingRecords<'a> {
     ring: &'a RawRing,
-    next: u64,
-    end: u64,
-    /// Records before this seq were read and their pages released (`RawRing::release_read`).
-    released: u64,
+    inner: WindowRecords<'a>,
     /// The live window when the reader was made.
     window: Option<Run>,
 }
-
-/// Records read between two `RawRing::release_read` calls of a streaming reader: the resident
-/// part of a ring being read stays near this many slots, however large the ring.
-pub const RELEASE_EVERY: u64 = 8192;
 
 impl<'a> RingRecords<'a> {
     /// Records of the window as it is now, from seq `from` (clipped to the window).
     pub fn new(ring: &'a RawRing, from: Option<u64>) -> RingRecords<'a> {
         let window = ring.window();
-        match window {
-            Some(w) => {
-                let next = from.map_or(w.first, |f| f.max(w.first));
-                RingRecords { ring, next, end: w.last + 1, released: next, window }
-            }
-            None => RingRecords { ring, next: 0, end: 0, released: 0, window },
-        }
+        RingRecords { ring, inner: ring.window_records(window, from), window }
     }
 
     /// The ring's live window when the reader was made (finding it reads every slot, so it is
@@ -320,44 +260,7 @@ impl<'a> RingRecords<'a> {
 
     /// Records left.
     pub fn remaining(&self) -> u64 {
-        self.end.saturating_sub(self.next)
-    }
-
-    fn read(&self, seq: u64) -> Result<Rec> {
-        let index = seq % self.ring.info().capacity;
-        let mut last = SlotRead::Changing;
-        for attempt in 0..1000 {
-            match self.ring.read_slot(index) {
-                SlotRead::Valid(r) if r.seq == seq => {
-                    return Ok(Rec::from_raw(r, None, None));
-                }
-                SlotRead::Valid(r) if r.seq > seq => {
-                    return Err(CliError::problem(
-                        self.ring.path(),
-                        format!("seq {seq} was overwritten (by seq {}) while it was being read", r.seq),
-                        "a writer is appending to this ring; use `replaylog tail -f` to follow it",
-                    ));
-                }
-                SlotRead::Changing => {}
-                other => {
-                    last = other;
-                    if attempt >= 3 {
-                        break;
-                    }
-                }
-            }
-            std::thread::yield_now();
-        }
-        let what = match last {
-            SlotRead::Valid(r) => format!("holds seq {}", r.seq),
-            SlotRead::Fault(f) => f.describe().to_string(),
-            SlotRead::Changing => "kept changing while being read".to_string(),
-        };
-        Err(CliError::problem(
-            self.ring.path(),
-            format!("slot {index} (seq {seq}) of the live window: {what}"),
-            "run `replaylog validate` for a full report",
-        ))
+        self.inner.remaining()
     }
 }
 
@@ -365,16 +268,13 @@ impl Iterator for RingRecords<'_> {
     type Item = Result<Rec>;
 
     fn next(&mut self) -> Option<Result<Rec>> {
-        if self.next >= self.end {
-            return None;
-        }
-        let r = self.read(self.next);
-        self.next = if r.is_ok() { self.next + 1 } else { self.end };
-        if self.next - self.released >= RELEASE_EVERY {
-            self.ring.release_read(self.released..self.next);
-            self.released = self.next;
-        }
-        Some(r)
+        Some(self.inner.next()?.map(|r| Rec::from_raw(r, None, None)).map_err(|e| {
+            let mut c = CliError::lib(self.ring.path(), e);
+            if c.what.contains("overwritten") {
+                c.hint = Some("a writer is appending to this ring; use `replaylog tail -f` to follow it".into());
+            }
+            c
+        }))
     }
 }
 
@@ -401,7 +301,7 @@ impl ArchiveDecoder {
         }
         let rb = self.record_bytes;
         match archive::decode_archived(&item.data, rb as usize) {
-            Ok(archive::ArchivedRecord { record, lane }) => Ok(Some(Rec::from_raw(record, Some(item.lsn), lane))),
+            Ok(archive::ArchivedRecord { record, lane }) => Ok(Some(Rec::from_raw(record, lane, Some(item.lsn)))),
             Err(why) => Err(CliError::new(
                 &src.path,
                 format!("{} lsn {} is not an archived record of {rb} bytes: {why}", item.kind, item.lsn),
