@@ -512,13 +512,16 @@ pub fn compare_captures(
             continue;
         }
         if s.differing > 0 {
-            reasons.push(format!("{lane}{} of {} aligned records outside tolerance", s.differing, s.compared));
+            let (d, c) = (s.differing, s.compared);
+            reasons.push(format!("{lane}{d} of {c} aligned {} outside tolerance", if c == 1 { "record" } else { "records" }));
         }
         if s.missing_count > 0 {
-            reasons.push(format!("{lane}{} keys missing from the candidate", s.missing_count));
+            let n = s.missing_count;
+            reasons.push(format!("{lane}{n} {} missing from the candidate", if n == 1 { "key" } else { "keys" }));
         }
         if s.extra_count > 0 {
-            reasons.push(format!("{lane}{} extra keys in the candidate", s.extra_count));
+            let n = s.extra_count;
+            reasons.push(format!("{lane}{n} extra {} in the candidate", if n == 1 { "key" } else { "keys" }));
         }
     }
     let damaged = !prov_a.problems.is_empty() || !prov_b.problems.is_empty();

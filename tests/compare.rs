@@ -116,7 +116,7 @@ fn a_dropped_record_is_one_missing_key_when_aligned_by_tick() {
     assert_eq!((s.compared, s.differing), (N - 1, 0));
     assert_eq!((s.missing.clone(), s.missing_count, s.extra_count), (vec![1234], 1, 0));
     assert_eq!(o.verdict, Verdict::Fail);
-    assert_eq!(o.reasons, vec!["1 keys missing from the candidate".to_string()]);
+    assert_eq!(o.reasons, vec!["1 key missing from the candidate".to_string()]);
     // By seq the same drop shifts every later record: a cascade, which is why --align exists.
     let by_seq = compare(&a, &b, &Options::default()).unwrap();
     assert_eq!(by_seq.streams[0].differing, N - 1 - 1234);
