@@ -67,6 +67,9 @@ pub struct Capture {
     kind: Kind,
     inner: Inner,
     lanes: Vec<String>,
+    /// Each ring's live window, found once at open (finding it reads every slot): the
+    /// snapshot every stream and problem report of this capture agrees on.
+    windows: Vec<(Option<String>, Option<Run>)>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -108,7 +111,16 @@ impl Capture {
             }
             _ => Inner::Journal(Box::new(ReadOnlyJournal::open(&path)?)),
         };
-        let mut capture = Capture { path, kind, inner, lanes: Vec::new() };
+        let windows = match &inner {
+            Inner::Ring(r) => vec![(None, r.window())],
+            Inner::Recorder(d) => d
+                .lanes()
+                .iter()
+                .filter_map(|l| Some((Some(l.name.to_string()), l.ring.as_ref().ok()?.window())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut capture = Capture { path, kind, inner, lanes: Vec::new(), windows };
         capture.lanes = capture.find_lanes()?;
         Ok(capture)
     }
@@ -167,30 +179,30 @@ impl Capture {
         &self.lanes
     }
 
-    /// The live window of a ring, or the seq range of a recorder lane (`lane`), as it is now.
+    /// The live window of a ring, or of a recorder lane (`lane`), as it was when the capture
+    /// was opened (the records its streams yield).
     pub fn window(&self, lane: Option<&str>) -> Option<Run> {
-        match (&self.inner, lane) {
-            (Inner::Ring(r), _) => r.window(),
-            (Inner::Recorder(d), Some(name)) => lane_ring(d, name)?.window(),
-            _ => None,
-        }
+        self.windows.iter().find(|(l, _)| l.as_deref() == lane).and_then(|(_, w)| *w)
     }
 
     /// Damage found outside what the streams yield: a ring's (every lane's) slots and header or
     /// state copies that a writer's open would not replay (when its window does not fill it),
     /// and a journal's first problem. One line per problem, naming the file.
     pub fn problems(&self) -> Vec<String> {
-        let ring_problems = |r: &RawRing| -> Vec<String> {
-            if r.window().is_some_and(|w| w.records() >= r.info().capacity) {
+        let ring_problems = |r: &RawRing, lane: Option<&str>| -> Vec<String> {
+            if self.window(lane).is_some_and(|w| w.records() >= r.info().capacity) {
                 return Vec::new();
             }
             r.validate().problems.iter().map(|p| format!("{}: {p}", r.path().display())).collect()
         };
         match &self.inner {
-            Inner::Ring(r) => ring_problems(r),
-            Inner::Recorder(d) => {
-                d.lanes().iter().filter_map(|l| l.ring.as_ref().ok()).flat_map(ring_problems).collect()
-            }
+            Inner::Ring(r) => ring_problems(r, None),
+            Inner::Recorder(d) => d
+                .lanes()
+                .iter()
+                .filter_map(|l| Some(ring_problems(l.ring.as_ref().ok()?, Some(&l.name))))
+                .flatten()
+                .collect(),
             Inner::Archive(a) => a.journal().problem().map(|e| e.to_string()).into_iter().collect(),
             Inner::Journal(j) => j.problem().map(|e| e.to_string()).into_iter().collect(),
         }
@@ -214,10 +226,11 @@ impl Capture {
             return Err(unknown());
         }
         let inner: Box<dyn Iterator<Item = Result<CaptureRecord>> + '_> = match &self.inner {
-            Inner::Ring(r) => Box::new(RingStream::new(r, None)),
+            Inner::Ring(r) => Box::new(RingStream::new(r, self.window(None), None)),
             Inner::Recorder(d) => {
                 let name = lane.expect("checked above");
-                Box::new(RingStream::new(lane_ring(d, name).expect("a listed lane"), Some(name.to_string())))
+                let ring = lane_ring(d, name).expect("a listed lane");
+                Box::new(RingStream::new(ring, self.window(Some(name)), Some(name.to_string())))
             }
             Inner::Archive(a) => {
                 let path = self.path.clone();
@@ -385,8 +398,8 @@ struct RingStream<'a> {
 }
 
 impl<'a> RingStream<'a> {
-    fn new(ring: &'a RawRing, lane: Option<String>) -> RingStream<'a> {
-        let (next, end) = ring.window().map_or((0, 0), |w| (w.first, w.last + 1));
+    fn new(ring: &'a RawRing, window: Option<Run>, lane: Option<String>) -> RingStream<'a> {
+        let (next, end) = window.map_or((0, 0), |w| (w.first, w.last + 1));
         RingStream { ring, lane, next, end, released: next }
     }
 

@@ -276,8 +276,11 @@ pub struct Provenance {
     pub schema_id: Option<u64>,
     /// The stored layout, as its text form (`name: field:type@offset, ...`).
     pub layout: Option<String>,
-    /// SHA-256 (lowercase hex) of the record stream: every record's bytes read, concatenated,
-    /// stream by stream (lanes in ascending name order), each in seq order.
+    /// SHA-256 (lowercase hex) of the record stream, stream by stream (lanes in ascending name
+    /// order), each in its order; per record: its seq (u64 little-endian), its bytes, then
+    /// `0x00` without evidence, or `0x01`, the evidence kind's name (`timeout`, `other(7)`, ...),
+    /// `0x00`, its code (i64 little-endian), its message's length (u32 little-endian) and the
+    /// message (UTF-8).
     pub sha256: String,
     /// Damage found, one line each: outside the streams ([`Capture::problems`]), and any
     /// stream that ended early on a record that could not be read.
@@ -930,7 +933,19 @@ impl<'a, 'c> SideStream<'a, 'c> {
         if let Some(t) = r.timestamp_ns {
             p.timestamps = Some(p.timestamps.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
         }
+        self.hash.update(&r.seq.to_le_bytes());
         self.hash.update(&r.bytes);
+        match &r.evidence {
+            None => self.hash.update(&[0]),
+            Some(e) => {
+                self.hash.update(&[1]);
+                self.hash.update(e.kind.name().as_bytes());
+                self.hash.update(&[0]);
+                self.hash.update(&e.code.to_le_bytes());
+                self.hash.update(&(e.message.len() as u32).to_le_bytes());
+                self.hash.update(e.message.as_bytes());
+            }
+        }
         Ok(Some((key, r)))
     }
 }

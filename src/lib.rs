@@ -17,6 +17,9 @@
 //! * [`archive::Archiver`] — drain a ring into a journal losslessly on a background thread.
 //! * [`detect`](fn@detect) — what a path holds (ring, journal, lone segment, archive, or someone else's file);
 //!   [`Layout::decode_record`] — a record's fields as typed [`Value`]s.
+//! * [`capture::Capture`] — any capture opened read-only as streams of records, whatever its
+//!   kind; [`compare::compare`] — a candidate run against a reference run, with per-field
+//!   tolerances, ignored fields and alignment by a key, for certification.
 //!
 //! ```
 //! use replaylog::{FailureKind, ReplayFailureEvidence, RingLog, RingOptions};
@@ -51,6 +54,8 @@
 //! * [`recorder`] — lanes of rings in one directory, merged reading (above [`ring`]).
 //! * [`archive`] — ring → journal archiving and reading archives back.
 //! * [`detect`](mod@detect), [`value`] — what a path is; typed field values decoded by a layout.
+//! * [`capture`], [`compare`] — any capture as record streams (above [`recorder`], [`archive`]);
+//!   the certification comparison over two of them.
 //! * [`lowlevel`] — documented but not needed to record or replay: the byte format
 //!   (`lowlevel::format`, pure bytes, matching `docs/FORMAT.md`), the seqlock protocol and the
 //!   journal's storage seam with its simulated disk.

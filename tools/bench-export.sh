@@ -5,6 +5,7 @@
 #
 #   tools/bench-export.sh                 # 10 M records, 3 rounds, files under /tmp
 #   RECORDS=1000000 ROUNDS=5 DIR=/mnt/x tools/bench-export.sh
+#   BIN=target/debug/replaylog RECORDS=20000 ROUNDS=1 tools/bench-export.sh   # a smoke run
 #
 # The ring is made once by `replaylog demo --capacity RECORDS` (the demo appends for 3 s, far
 # more than 10 M records on any recent machine, so the window is full) and kept for later runs.
@@ -16,8 +17,9 @@ DIR=${DIR:-/tmp/replaylog-bench-export}
 FORMATS=${FORMATS:-"jsonl csv mcap parquet"}
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-cargo build --release -q --bin replaylog
-BIN=target/release/replaylog
+# BIN=path runs another build (CI: the debug binary the tests built, to check the script only).
+BIN=${BIN:-target/release/replaylog}
+[ "$BIN" != target/release/replaylog ] || cargo build --release -q --bin replaylog
 mkdir -p "$DIR"
 ring="$DIR/demo-$RECORDS.ring"
 if [ ! -f "$ring" ]; then

@@ -1,414 +1,483 @@
-//! `replaylog diff A B [--layout SPEC] [--epochs]`: compares two captures record by record —
-//! the certification check "does the replayed run match the reference capture".
+//! `replaylog diff A B [--tol FIELD=ABS] [--rtol FIELD=REL] [--ignore FIELD] [--align seq|FIELD]
+//! [--json] ...`: the certification check "does the candidate run B match the reference run A",
+//! through the library's [`replaylog::compare`] (its module docs hold the exact semantics).
 //!
-//! A and B may each be a ring, an archive journal (the archiver's, or `export --to journal:DIR`), or any journal.
-//! Rings and archives compare as records, aligned by seq (both in publish order): the record
-//! of each seq in A with the record of the same seq in B, by record bytes and failure evidence
-//! (and writer epoch with `--epochs`; epochs differ between two runs, so they are ignored by
-//! default); a seq only one side holds is a difference too. A journal without an archive header compared
-//! with a ring or an archive is read as archive entries of the other side's record size. Two
-//! plain journals compare frame by frame, aligned by LSN (kind, bytes).
+//! A and B may each be a ring, a recorder directory, an archive journal (the archiver's, or
+//! `export --to journal:DIR`), a plain journal or one segment file. Records are aligned by seq
+//! (default) or by an integer key field (`--align tick`), so one dropped record is one missing
+//! key and the rest stays aligned. Each field is compared by name; floats within `--tol`/`--rtol`
+//! (`|a-b| <= abs + rel*|a|`, `*` for every float field), integers exactly unless given a
+//! tolerance, NaN equal to NaN only with `--nan-equal`; `--ignore FIELD` leaves a field out,
+//! `--ignore-evidence` the failure evidence. Recorder directories (and archives of lanes)
+//! compare lane by lane, by name. A plain journal compared with a ring or an archive is read as
+//! archive entries of the other side's record size; two plain journals compare entry by entry
+//! (aligned by LSN).
 //!
-//! Records are decoded with `--layout`, else A's stored layout, else B's, so the first
-//! divergence names the field and both values; without any layout it names the byte offset.
-//! The report: the first divergence (every differing field of that record), then a summary
-//! (records compared, records differing, records only one side has).
+//! The report: both sides' provenance (kind, records, seqs, SHA-256 of the record stream), per
+//! stream the first divergence (every differing field of that record), the first `--limit`
+//! divergences, missing and extra keys, the per-field summary, and a result line. `--json`
+//! prints the whole outcome as one JSON object instead.
 //!
-//! Recorder directories compare lane by lane: each lane of A with the lane of the same name in
-//! B, as two rings (records aligned by seq); a lane only one side has is a difference, reported
-//! by name with its record count. A recorder directory may also be compared with an archive
-//! journal of its lanes (`archive DIR --to OUT`, `export DIR --to journal:OUT`), whose records
-//! are grouped by the lane each entry names. Every lane must be readable with the others
-//! (status 2 otherwise, naming the file). The report: per lane, its first divergence and
-//! counts; then a summary over all lanes.
-//!
-//! Exit status: 0 identical, 1 the captures differ, 2 error.
+//! Exit status: 0 within tolerance, 1 outside it (or a side damaged or empty: the comparison ran
+//! over what was readable), 2 error (a tolerance, ignore or key naming a field the layout
+//! lacks, captures that cannot be compared).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use replaylog::{Item, Layout, Position, ReplayFailureEvidence};
+use replaylog::compare::{self, Align, CompareError, Options, Outcome, Provenance, StreamOutcome, Tolerance, Verdict};
+use serde_json::{Value, json};
 
 use crate::error::{CliError, EXIT_PROBLEMS, Result};
-use crate::input::{self, ArchiveRecords, JournalSource, Rec, RingRecords, Source};
-use crate::output::{LAYOUT_HELP, Out, evidence_text, hex};
+use crate::input;
+use crate::output::{LAYOUT_HELP, Out};
+
+/// The comparison options `diff` and `report` share.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
+    pub layout: Option<String>,
+    /// Absolute tolerance of FIELD (`*`: every float field without its own); repeatable.
+    #[arg(long = "tol", value_name = "FIELD=ABS")]
+    pub tol: Vec<String>,
+    /// Relative tolerance of FIELD, a fraction of the reference value (`*`: every float field);
+    /// repeatable.
+    #[arg(long = "rtol", value_name = "FIELD=REL")]
+    pub rtol: Vec<String>,
+    /// Leave FIELD out of the comparison (e.g. a timestamp); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub ignore: Vec<String>,
+    /// Leave failure evidence out of the comparison.
+    #[arg(long)]
+    pub ignore_evidence: bool,
+    /// NaN equals NaN.
+    #[arg(long)]
+    pub nan_equal: bool,
+    /// Also compare the writer epoch of each record.
+    #[arg(long)]
+    pub epochs: bool,
+    /// Pair records by seq, or by the value of an integer field (e.g. `tick`).
+    #[arg(long, value_name = "seq|FIELD", default_value = "seq")]
+    pub align: String,
+    /// Show at most N divergences (and N missing and extra keys) per stream; all are counted.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+}
+
+impl CompareArgs {
+    /// The library options; `a` names the reference in errors.
+    pub fn options(&self, a: &Path) -> Result<Options> {
+        let usage = |what: String, hint: &str| CliError::new(a, what, hint);
+        let layout =
+            match &self.layout {
+                Some(s) => Some(replaylog::Layout::parse_spec(s).map_err(|e| {
+                    usage(format!("bad --layout: {e}"), "e.g. --layout \"tick:u64,value:f64,flags:u32\"")
+                })?),
+                None => None,
+            };
+        let mut opts = Options {
+            layout,
+            nan_equal: self.nan_equal,
+            ignore: self.ignore.iter().cloned().collect(),
+            ignore_evidence: self.ignore_evidence,
+            epochs: self.epochs,
+            align: if self.align == "seq" { Align::Seq } else { Align::Field(self.align.clone()) },
+            limit: self.limit,
+            ..Options::default()
+        };
+        for (flag, list, rel) in [("--tol", &self.tol, false), ("--rtol", &self.rtol, true)] {
+            for item in list {
+                let Some((field, v)) = item.split_once('=') else {
+                    return Err(usage(format!("bad {flag} {item:?}: expected FIELD=VALUE"), "e.g. --rtol value=1e-9"));
+                };
+                let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                    usage(
+                        format!("bad {flag} {item:?}: the value must be a finite number >= 0"),
+                        "e.g. --tol value=1e-6",
+                    )
+                })?;
+                let t = if field == "*" {
+                    &mut opts.default_float
+                } else {
+                    opts.tolerances.entry(field.to_string()).or_insert(Tolerance::EXACT)
+                };
+                if rel {
+                    t.rel = v;
+                } else {
+                    t.abs = v;
+                }
+            }
+        }
+        Ok(opts)
+    }
+}
 
 /// Options of `replaylog diff`.
 #[derive(Args, Debug)]
 pub struct DiffArgs {
     /// The reference capture (ring file, journal directory, recorder directory or segment file).
     pub a: PathBuf,
-    /// The capture to compare with it.
+    /// The candidate capture to compare with it.
     pub b: PathBuf,
-    #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
-    pub layout: Option<String>,
-    /// Also compare the writer epoch of each record.
+    #[command(flatten)]
+    pub compare: CompareArgs,
+    /// Print the whole outcome as one JSON object.
     #[arg(long)]
-    pub epochs: bool,
+    pub json: bool,
 }
 
-/// What one side is, for the report.
-fn describe(path: &Path, src: &Source) -> String {
-    match src {
-        Source::Ring(r) => format!(
-            "ring {} ({}-byte records, window {})",
-            path.display(),
-            r.info().record_bytes,
-            r.window().map_or("empty".to_string(), |w| format!("seq {}..={}", w.first, w.last))
-        ),
-        Source::Journal(j) => match &j.archive {
-            Some(h) => format!("archive journal {} ({}-byte records)", path.display(), h.record_bytes),
-            None => format!("journal {}", path.display()),
-        },
-        Source::Recorder(d) => {
-            let names: Vec<&str> = d.lanes().iter().map(|l| &*l.name).collect();
-            format!("recorder directory {} ({} lanes: {})", path.display(), names.len(), names.join(", "))
+/// A comparison error in the CLI's terms (status 2), naming the side's path.
+pub fn compare_err(a: &Path, b: &Path, e: CompareError) -> CliError {
+    match e {
+        CompareError::Open { side, source } => {
+            CliError::lib(if side == compare::Side::Reference { a } else { b }, source)
+        }
+        CompareError::Usage(what) => CliError::new(a, what, "see `replaylog diff --help`"),
+        CompareError::Incompatible(what) => CliError::new(b, what, "nothing was compared"),
+        e @ CompareError::KeyNotIncreasing { .. } => {
+            CliError::new(a, e.to_string(), "align by seq, or by a key that increases")
+        }
+        other => CliError::new(a, other.to_string(), ""),
+    }
+}
+
+/// Opens both sides' recorder directories the CLI's way first, so a lane that cannot be read
+/// with the others is named in the CLI's words (status 2) before anything is compared.
+pub fn check_inputs(a: &Path, b: &Path) -> Result<()> {
+    for p in [a, b] {
+        if input::detect(p)? == replaylog::Kind::RecorderDir {
+            input::check_lanes(&input::open_recorder(p)?)?;
         }
     }
+    let (ka, kb) = (input::detect(a)?, input::detect(b)?);
+    let ring_vs_dir =
+        |x: &replaylog::Kind, y: &replaylog::Kind| *x == replaylog::Kind::Ring && *y == replaylog::Kind::RecorderDir;
+    if ring_vs_dir(&ka, &kb) || ring_vs_dir(&kb, &ka) {
+        let ring = if ka == replaylog::Kind::Ring { a } else { b };
+        return Err(CliError::new(
+            ring,
+            "a ring cannot be compared with a recorder directory",
+            "compare the ring with one lane's file, DIR/NAME.ring",
+        ));
+    }
+    Ok(())
 }
 
-/// The record size and stored layout of a record source (ring or archive).
-fn record_meta(src: &Source) -> Option<(u32, Option<&Layout>)> {
-    match src {
-        Source::Ring(r) => Some((r.info().record_bytes, r.layout())),
-        Source::Journal(j) => j.archive.as_ref().map(|h| (h.record_bytes, h.layout.as_ref())),
-        Source::Recorder(d) => input::reference_ring(d).map(|r| (r.info().record_bytes, r.layout())),
+/// The key's name in text: `seq`, `lsn` for two plain journals, or the key field.
+fn key_name(o: &Outcome) -> String {
+    let plain = |p: &Provenance| p.record_bytes.is_none();
+    match &o.align {
+        Align::Seq if plain(&o.reference) && plain(&o.candidate) => "lsn".into(),
+        a => a.to_string(),
     }
 }
 
-fn records<'a>(src: &'a Source, record_bytes: u32) -> Result<Box<dyn Iterator<Item = Result<Rec>> + 'a>> {
-    Ok(match src {
-        Source::Ring(r) => Box::new(RingRecords::new(r, None)),
-        Source::Journal(j) => Box::new(ArchiveRecords::new(j, record_bytes)?),
-        Source::Recorder(_) => unreachable!("recorder directories compare lane by lane"),
-    })
+fn describe(p: &Provenance) -> String {
+    let mut parts = Vec::new();
+    if let Some(rb) = p.record_bytes {
+        parts.push(format!("{rb}-byte records"));
+    }
+    parts.push(format!("{} records", p.records));
+    if let Some((lo, hi)) = p.seqs {
+        parts.push(format!("seqs {lo}..={hi}"));
+    }
+    if !p.lanes.is_empty() {
+        parts.push(format!("lanes {}", p.lanes.join(", ")));
+    }
+    parts.push(format!("sha256 {}", p.sha256));
+    format!("{} {} ({})", p.kind, p.path.display(), parts.join(", "))
 }
 
-/// The lanes of one side of a lane-by-lane comparison: a recorder directory's, or those an
-/// archive's entries name.
-fn lane_names(src: &Source, path: &Path) -> Result<BTreeSet<String>> {
-    match src {
-        Source::Recorder(d) => Ok(d.lanes().iter().map(|l| l.name.to_string()).collect()),
-        Source::Journal(j) => {
-            let mut names = BTreeSet::new();
-            for r in ArchiveRecords::new(j, archive_record_bytes(j, path)?)? {
-                match r?.lane {
-                    Some(l) => names.insert(l),
-                    None => {
-                        return Err(CliError::new(
-                            path,
-                            "an archive entry names no lane, so it cannot be compared with a recorder directory",
-                            "compare an archive of a single ring with that ring",
-                        ));
-                    }
+fn num(v: f64) -> String {
+    if v.is_infinite() { "inf".into() } else { format!("{v:.6e}") }
+}
+
+/// The first event of a stream by key: its first divergent record's fields, or a key only one
+/// side has.
+fn first_event(s: &StreamOutcome, key: &str) -> Option<(i128, Vec<String>)> {
+    let div = s.divergences.first().map(|d| d.key);
+    let miss = s.missing.first().copied();
+    let extra = s.extra.first().copied();
+    let at = [div, miss, extra].into_iter().flatten().min()?;
+    if div == Some(at) {
+        let lines = s
+            .divergences
+            .iter()
+            .filter(|d| d.key == at)
+            .map(|d| {
+                let err = match (d.abs, d.rel) {
+                    (Some(a), Some(r)) => format!(" (|a-b| {}, rel {})", num(a), num(r)),
+                    _ => String::new(),
                 };
-            }
-            Ok(names)
-        }
-        Source::Ring(_) => unreachable!("checked by the caller"),
+                let what = if matches!(d.field.as_str(), "evidence" | "epoch") || d.field.starts_with("bytes") {
+                    d.field.clone()
+                } else {
+                    format!("field {}", d.field)
+                };
+                format!("{what}: A={} B={}{err}", d.reference, d.candidate)
+            })
+            .collect();
+        Some((at, lines))
+    } else if miss == Some(at) {
+        Some((at, vec![format!("only A has {key} {at}")]))
+    } else {
+        Some((at, vec![format!("only B has {key} {at}")]))
     }
 }
 
-fn archive_record_bytes(j: &JournalSource, path: &Path) -> Result<u32> {
-    j.archive.as_ref().map(|h| h.record_bytes).ok_or_else(|| {
-        CliError::new(path, "a plain journal cannot be compared with a recorder directory", "pass an archive journal")
+fn counts(s: &StreamOutcome, key: &str, lanes: bool) -> String {
+    if lanes {
+        format!(
+            "{} records compared, {} differ; {} only in A, {} only in B",
+            s.compared, s.differing, s.missing_count, s.extra_count
+        )
+    } else {
+        format!(
+            "{} records compared (same {key} on both sides), {} differ; {} only in A, {} only in B",
+            s.compared, s.differing, s.missing_count, s.extra_count
+        )
+    }
+}
+
+fn text(o: &Outcome, opts: &Options, out: &mut Out) -> Result<()> {
+    out.line(format!("A: {}", describe(&o.reference)))?;
+    out.line(format!("B: {}", describe(&o.candidate)))?;
+    let key = key_name(o);
+    let mut tol: Vec<String> = opts.tolerances.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    if !opts.default_float.is_exact() {
+        tol.push(format!("other floats {}", opts.default_float));
+    }
+    let mut how = format!("aligned by {key}");
+    if !tol.is_empty() {
+        how += &format!("; tolerances: {}", tol.join(", "));
+    }
+    if !o.ignored.is_empty() || opts.ignore_evidence {
+        let mut ig = o.ignored.clone();
+        if opts.ignore_evidence {
+            ig.push("evidence".into());
+        }
+        how += &format!("; ignored: {}", ig.join(", "));
+    }
+    out.line(how)?;
+    if !o.uncompared.is_empty() {
+        out.line(format!("note: fields only the candidate's layout has, not compared: {}", o.uncompared.join(", ")))?;
+    }
+    let lanes = o.streams.iter().any(|s| s.lane.is_some());
+    let indent = if lanes { "  " } else { "" };
+    for s in &o.streams {
+        if let Some(lane) = &s.lane {
+            match s.only_in {
+                Some(side) => {
+                    let (who, n) = match side {
+                        compare::Side::Reference => ("A", s.missing_count),
+                        compare::Side::Candidate => ("B", s.extra_count),
+                    };
+                    out.line(format!("lane {lane}: only in {who} ({n} records)"))?;
+                    continue;
+                }
+                None => out.line(format!(
+                    "lane {lane}: {} ({})",
+                    if s.passes() { "identical" } else { "differs" },
+                    counts(s, &key, true)
+                ))?,
+            }
+        }
+        if let Some((at, lines)) = first_event(s, &key) {
+            out.line(format!("{indent}first divergence at {key} {at}:"))?;
+            for l in lines {
+                out.line(format!("{indent}  {l}"))?;
+            }
+        }
+        if s.divergences.len() > 1 {
+            out.line(format!(
+                "{indent}divergences (first {} of {} fields' records):",
+                s.divergences.len(),
+                total_divergences(s)
+            ))?;
+            for d in &s.divergences {
+                out.line(format!("{indent}  {key} {} {}: A={} B={}", d.key, d.field, d.reference, d.candidate))?;
+            }
+        }
+        for (what, keys, n) in [("only in A", &s.missing, s.missing_count), ("only in B", &s.extra, s.extra_count)] {
+            if n > 1 {
+                let shown: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                let more = if n > keys.len() as u64 {
+                    format!(" (and {} more)", n - keys.len() as u64)
+                } else {
+                    String::new()
+                };
+                out.line(format!("{indent}{key}s {what}: {}{more}", shown.join(", ")))?;
+            }
+        }
+        let diverging: Vec<_> =
+            s.fields.iter().filter(|f| f.divergences > 0 || (!f.tolerance.is_exact() && f.numeric)).collect();
+        if !diverging.is_empty() {
+            out.line(format!("{indent}fields:"))?;
+            for f in diverging {
+                let range = match (f.first_key, f.last_key) {
+                    (Some(x), Some(y)) => format!(", {key} {x}..={y}"),
+                    _ => String::new(),
+                };
+                let err = if f.numeric {
+                    format!(", max |a-b| {}, max rel {}", num(f.max_abs), num(f.max_rel))
+                } else {
+                    String::new()
+                };
+                let ty = if f.ty == f.name { String::new() } else { format!(" {}", f.ty) };
+                out.line(format!(
+                    "{indent}  {}{ty} ({}): {} divergent{range}{err}",
+                    f.name, f.tolerance, f.divergences
+                ))?;
+            }
+        }
+    }
+    let total = StreamOutcome {
+        compared: o.compared(),
+        differing: o.differing(),
+        missing_count: o.streams.iter().filter(|s| s.only_in.is_none()).map(|s| s.missing_count).sum(),
+        extra_count: o.streams.iter().filter(|s| s.only_in.is_none()).map(|s| s.extra_count).sum(),
+        ..o.streams[0].clone()
+    };
+    if lanes {
+        out.line(format!(
+            "summary: {} lanes, {} differ; {} records compared (same lane and {key} on both sides), {} differ; {} only in A, {} only in B",
+            o.streams.len(),
+            o.streams.iter().filter(|s| !s.passes()).count(),
+            total.compared,
+            total.differing,
+            total.missing_count,
+            total.extra_count
+        ))?;
+    } else {
+        out.line(format!("summary: {}", counts(&total, &key, false)))?;
+    }
+    for (side, p) in [("A", &o.reference), ("B", &o.candidate)] {
+        for problem in &p.problems {
+            out.line(format!("problem in {side}: {problem}"))?;
+        }
+    }
+    for r in &o.reasons {
+        out.line(format!("reason: {r}"))?;
+    }
+    let exact = opts.tolerances.is_empty()
+        && opts.default_float.is_exact()
+        && opts.ignore.is_empty()
+        && !opts.ignore_evidence
+        && !opts.nan_equal;
+    out.line(match o.verdict {
+        Verdict::Pass if exact => "result: identical",
+        Verdict::Pass => "result: within tolerance",
+        Verdict::Damaged => "result: damaged (no divergence in what was readable)",
+        _ => "result: captures differ",
+    })?;
+    Ok(())
+}
+
+fn total_divergences(s: &StreamOutcome) -> u64 {
+    s.fields.iter().map(|f| f.divergences).sum()
+}
+
+fn f64_json(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { json!(v.to_string()) }
+}
+
+fn key_json(k: i128) -> Value {
+    match i64::try_from(k) {
+        Ok(v) => json!(v),
+        Err(_) => match u64::try_from(k) {
+            Ok(v) => json!(v),
+            Err(_) => json!(k.to_string()),
+        },
+    }
+}
+
+fn provenance_json(p: &Provenance) -> Value {
+    json!({
+        "path": p.path.display().to_string(),
+        "kind": p.kind,
+        "records": p.records,
+        "evidence_records": p.evidence_records,
+        "seqs": p.seqs.map(|(a, b)| json!([a, b])),
+        "timestamps_ns": p.timestamps.map(|(a, b)| json!([a, b])),
+        "lanes": p.lanes,
+        "record_bytes": p.record_bytes,
+        "schema_id": p.schema_id,
+        "layout": p.layout,
+        "sha256": p.sha256,
+        "problems": p.problems,
     })
 }
 
-/// Lane `name`'s records on one side, in seq order.
-fn lane_records<'a>(src: &'a Source, path: &Path, name: &'a str) -> Result<Box<dyn Iterator<Item = Result<Rec>> + 'a>> {
-    match src {
-        Source::Recorder(d) => {
-            let lane = d.lanes().iter().find(|l| &*l.name == name).expect("a listed lane");
-            let ring = lane.ring.as_ref().map_err(|e| input::lane_err(lane, e))?;
-            Ok(Box::new(RingRecords::new(ring, None)))
-        }
-        Source::Journal(j) => {
-            let iter = ArchiveRecords::new(j, archive_record_bytes(j, path)?)?;
-            Ok(Box::new(iter.filter(move |r| r.as_ref().map_or(true, |r| r.lane.as_deref() == Some(name)))))
-        }
-        Source::Ring(_) => unreachable!("checked by the caller"),
-    }
+/// The outcome as JSON (`diff --json`); floats that are not finite as strings (`"inf"`, `"NaN"`).
+pub fn outcome_json(o: &Outcome) -> Value {
+    let tol = |t: &Tolerance| json!({"abs": t.abs, "rel": t.rel});
+    json!({
+        "verdict": o.verdict.to_string(),
+        "reasons": o.reasons,
+        "reference": provenance_json(&o.reference),
+        "candidate": provenance_json(&o.candidate),
+        "align": o.align.to_string(),
+        "layout": o.layout,
+        "ignored": o.ignored,
+        "uncompared": o.uncompared,
+        "compared": o.compared(),
+        "differing": o.differing(),
+        "streams": o.streams.iter().map(|s| json!({
+            "lane": s.lane,
+            "only_in": s.only_in.map(|x| x.to_string()),
+            "compared": s.compared,
+            "differing": s.differing,
+            "keys": s.keys.map(|(a, b)| json!([key_json(a), key_json(b)])),
+            "fields": s.fields.iter().map(|f| json!({
+                "name": f.name,
+                "type": f.ty,
+                "numeric": f.numeric,
+                "tolerance": tol(&f.tolerance),
+                "ignored": f.ignored,
+                "divergences": f.divergences,
+                "first_key": f.first_key.map(key_json),
+                "last_key": f.last_key.map(key_json),
+                "max_abs": f64_json(f.max_abs),
+                "max_rel": f64_json(f.max_rel),
+            })).collect::<Vec<_>>(),
+            "divergences": s.divergences.iter().map(|d| json!({
+                "key": key_json(d.key),
+                "field": d.field,
+                "reference": d.reference,
+                "candidate": d.candidate,
+                "abs": d.abs.map(f64_json),
+                "rel": d.rel.map(f64_json),
+            })).collect::<Vec<_>>(),
+            "missing": s.missing.iter().map(|k| key_json(*k)).collect::<Vec<_>>(),
+            "missing_count": s.missing_count,
+            "extra": s.extra.iter().map(|k| key_json(*k)).collect::<Vec<_>>(),
+            "extra_count": s.extra_count,
+        })).collect::<Vec<_>>(),
+    })
 }
 
-/// Compares two recorder directories (or one and an archive of its lanes) lane by lane.
-fn diff_lanes(args: &DiffArgs, a: &Source, b: &Source, out: &mut Out) -> Result<bool> {
-    for (src, path) in [(a, &args.a), (b, &args.b)] {
-        match src {
-            Source::Recorder(d) => input::check_lanes(d)?,
-            Source::Journal(j) => {
-                archive_record_bytes(j, path)?;
-            }
-            Source::Ring(_) => {
-                return Err(CliError::new(
-                    path,
-                    "a ring cannot be compared with a recorder directory",
-                    "compare the ring with one lane's file, DIR/NAME.ring",
-                ));
-            }
-        }
-    }
-    let (ma, mb) = (record_meta(a), record_meta(b));
-    let (Some((rba, la)), Some((rbb, lb))) = (ma, mb) else {
-        // A directory whose lanes are all unreadable was refused above; one without lanes
-        // cannot be detected as a recorder directory.
-        return Err(CliError::new(&args.a, "no lane to compare", ""));
-    };
-    if rba != rbb {
-        out.line(format!("record sizes differ: A {rba} bytes, B {rbb} bytes"))?;
-        return Ok(true);
-    }
-    let layout = input::choose_layout(&args.a, args.layout.as_deref(), la.or(lb), Some(rba))?;
-    let (na, nb) = (lane_names(a, &args.a)?, lane_names(b, &args.b)?);
-    let (mut differ, mut lanes_differing, mut total) = (false, 0u64, Tally::default());
-    for name in na.union(&nb) {
-        let (ia, ib) = (na.contains(name), nb.contains(name));
-        if !(ia && ib) {
-            let (side, src, path) = if ia { ("A", a, &args.a) } else { ("B", b, &args.b) };
-            let n = lane_records(src, path, name)?.count();
-            out.line(format!("lane {name}: only in {side} ({n} records)"))?;
-            differ = true;
-            lanes_differing += 1;
-            continue;
-        }
-        let t = compare(
-            lane_records(a, &args.a, name)?,
-            lane_records(b, &args.b, name)?,
-            |r| r.seq,
-            "seq",
-            |x, y| record_differences(layout.as_ref(), args.epochs, x, y),
-        )?;
-        let counts = format!(
-            "{} records compared, {} differ; {} only in A, {} only in B",
-            t.compared, t.differing, t.only_a, t.only_b
-        );
-        if t.differs() {
-            differ = true;
-            lanes_differing += 1;
-            out.line(format!("lane {name}: differs ({counts})"))?;
-            if let Some((at, diffs)) = &t.first {
-                out.line(format!("  first divergence at {at}:"))?;
-                for d in diffs {
-                    out.line(format!("    {d}"))?;
-                }
-            }
-        } else {
-            out.line(format!("lane {name}: identical ({counts})"))?;
-        }
-        total.compared += t.compared;
-        total.differing += t.differing;
-        total.only_a += t.only_a;
-        total.only_b += t.only_b;
-    }
-    out.line(format!(
-        "summary: {} lanes, {lanes_differing} differ; {} records compared (same lane and seq on both sides), {} \
-         differ; {} only in A, {} only in B",
-        na.union(&nb).count(),
-        total.compared,
-        total.differing,
-        total.only_a,
-        total.only_b
-    ))?;
-    Ok(differ)
-}
-
-fn show_ev(ev: Option<&ReplayFailureEvidence>) -> String {
-    ev.map_or("none".to_string(), evidence_text)
-}
-
-/// Every difference between two records' bytes: one line per differing field (by offset), or
-/// per byte range outside the layout's fields; without a layout, the first differing byte.
-fn byte_differences(layout: Option<&Layout>, a: &[u8], b: &[u8]) -> Vec<String> {
-    if a.len() != b.len() {
-        return vec![format!("length: A={} B={} bytes", a.len(), b.len())];
-    }
-    let Some(layout) = layout else {
-        let Some(first) = a.iter().zip(b).position(|(x, y)| x != y) else { return Vec::new() };
-        let end = (first + 8).min(a.len());
-        return vec![format!(
-            "bytes at offset {first}: A={} B={} (pass --layout to name fields)",
-            hex(&a[first..end]),
-            hex(&b[first..end])
-        )];
-    };
-    let mut fields: Vec<_> = layout.fields.iter().collect();
-    fields.sort_by_key(|f| f.offset);
-    let mut out = Vec::new();
-    let mut covered = vec![false; a.len()];
-    for f in fields {
-        let (start, end) = (f.offset as usize, f.offset as usize + f.span() as usize);
-        if end > a.len() {
-            continue;
-        }
-        covered[start..end].iter_mut().for_each(|c| *c = true);
-        if a[start..end] != b[start..end] {
-            let va = f.decode_value(a).map_or_else(|_| "?".to_string(), |v| v.to_string());
-            let vb = f.decode_value(b).map_or_else(|_| "?".to_string(), |v| v.to_string());
-            out.push(format!("field {}: A={va} B={vb}", f.name));
-        }
-    }
-    if let Some(first) = (0..a.len()).find(|&i| !covered[i] && a[i] != b[i]) {
-        out.push(format!("byte {first} (outside the layout's fields): A={:02x} B={:02x}", a[first], b[first]));
-    }
-    out
-}
-
-fn record_differences(layout: Option<&Layout>, epochs: bool, a: &Rec, b: &Rec) -> Vec<String> {
-    let mut d = Vec::new();
-    if epochs && a.epoch != b.epoch {
-        d.push(format!("epoch: A={} B={}", a.epoch, b.epoch));
-    }
-    d.extend(byte_differences(layout, &a.bytes, &b.bytes));
-    if a.evidence != b.evidence {
-        d.push(format!("evidence: A={} B={}", show_ev(a.evidence.as_ref()), show_ev(b.evidence.as_ref())));
-    }
-    d
-}
-
-fn frame_differences(layout: Option<&Layout>, a: &Item, b: &Item) -> Vec<String> {
-    let mut d = Vec::new();
-    if a.kind != b.kind {
-        d.push(format!("kind: A={} B={}", a.kind, b.kind));
-    }
-    d.extend(byte_differences(layout, &a.data, &b.data));
-    d
-}
-
-/// Tallies a comparison.
-#[derive(Default)]
-struct Tally {
-    compared: u64,
-    differing: u64,
-    only_a: u64,
-    only_b: u64,
-    first: Option<(String, Vec<String>)>,
-}
-
-impl Tally {
-    fn differs(&self) -> bool {
-        self.differing > 0 || self.only_a > 0 || self.only_b > 0
-    }
-
-    fn note_first(&mut self, at: String, what: Vec<String>) {
-        if self.first.is_none() {
-            self.first = Some((at, what));
-        }
-    }
-}
-
-/// Merge-joins two streams ascending by `key` (seq or LSN): items with the same key are
-/// compared with `diff`, an item whose key the other side lacks is counted as only on its side.
-fn compare<T>(
-    mut ia: impl Iterator<Item = Result<T>>,
-    mut ib: impl Iterator<Item = Result<T>>,
-    key: impl Fn(&T) -> u64,
-    name: &str,
-    diff: impl Fn(&T, &T) -> Vec<String>,
-) -> Result<Tally> {
-    let mut t = Tally::default();
-    let (mut a, mut b) = (ia.next().transpose()?, ib.next().transpose()?);
-    loop {
-        match (a.take(), b.take()) {
-            (None, None) => break,
-            (Some(x), Some(y)) if key(&x) == key(&y) => {
-                t.compared += 1;
-                let d = diff(&x, &y);
-                if !d.is_empty() {
-                    t.differing += 1;
-                    t.note_first(format!("{name} {}", key(&x)), d);
-                }
-                (a, b) = (ia.next().transpose()?, ib.next().transpose()?);
-            }
-            (Some(x), y) if y.as_ref().is_none_or(|y| key(&x) < key(y)) => {
-                t.only_a += 1;
-                t.note_first(format!("{name} {}", key(&x)), vec![format!("only A has {name} {}", key(&x))]);
-                (a, b) = (ia.next().transpose()?, y);
-            }
-            (x, Some(y)) => {
-                t.only_b += 1;
-                t.note_first(format!("{name} {}", key(&y)), vec![format!("only B has {name} {}", key(&y))]);
-                (a, b) = (x, ib.next().transpose()?);
-            }
-            (Some(_), None) => unreachable!("handled above"),
-        }
-    }
-    Ok(t)
+/// The exit status of a verdict: 0 pass, 1 otherwise.
+pub fn verdict_code(v: Verdict) -> ExitCode {
+    if v == Verdict::Pass { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PROBLEMS) }
 }
 
 /// Runs `diff`.
 pub fn run(args: &DiffArgs) -> Result<ExitCode> {
-    let a = input::open(&args.a)?;
-    let b = input::open(&args.b)?;
-    // A lane that cannot be read with the others is refused before anything is printed.
-    for src in [&a, &b] {
-        if let Source::Recorder(d) = src {
-            input::check_lanes(d)?;
-        }
-    }
+    check_inputs(&args.a, &args.b)?;
+    let opts = args.compare.options(&args.a)?;
+    let outcome = compare::compare(&args.a, &args.b, &opts).map_err(|e| compare_err(&args.a, &args.b, e))?;
     let mut out = Out::stdout();
-    out.line(format!("A: {}", describe(&args.a, &a)))?;
-    out.line(format!("B: {}", describe(&args.b, &b)))?;
-    if matches!(a, Source::Recorder(_)) || matches!(b, Source::Recorder(_)) {
-        let differ = diff_lanes(args, &a, &b, &mut out)?;
-        out.line(if differ { "result: captures differ" } else { "result: identical" })?;
-        out.flush()?;
-        for src in [&a, &b] {
-            if let Source::Journal(j) = src {
-                if let Some(e) = input::journal_problem(j) {
-                    return Err(e);
-                }
-            }
-        }
-        return Ok(if differ { ExitCode::from(EXIT_PROBLEMS) } else { ExitCode::SUCCESS });
-    }
-    let (ma, mb) = (record_meta(&a), record_meta(&b));
-    let tally = if ma.is_some() || mb.is_some() {
-        // Records: a side without record metadata is a journal read as headerless archive.
-        let (rba, la) = ma.unwrap_or((mb.unwrap().0, None));
-        let (rbb, lb) = mb.unwrap_or((rba, None));
-        if rba != rbb {
-            out.line(format!("record sizes differ: A {rba} bytes, B {rbb} bytes"))?;
-            out.line("result: captures differ")?;
-            out.flush()?;
-            return Ok(ExitCode::from(EXIT_PROBLEMS));
-        }
-        if let (Some(x), Some(y)) = (la, lb) {
-            if x != y && args.layout.is_none() {
-                out.line(format!("note: stored layouts differ (A: {x}; B: {y}); decoding with A's"))?;
-            }
-        }
-        let layout = input::choose_layout(&args.a, args.layout.as_deref(), la.or(lb), Some(rba))?;
-        let seq = |r: &Rec| r.seq;
-        compare(records(&a, rba)?, records(&b, rbb)?, seq, "seq", |x, y| {
-            record_differences(layout.as_ref(), args.epochs, x, y)
-        })?
+    if args.json {
+        out.line(outcome_json(&outcome).to_string())?;
     } else {
-        let (Source::Journal(ja), Source::Journal(jb)) = (&a, &b) else { unreachable!("rings have record metadata") };
-        let layout = input::choose_layout(&args.a, args.layout.as_deref(), None, None)?;
-        let (ia, ib) = (input::journal_items(ja, Position::Start)?, input::journal_items(jb, Position::Start)?);
-        compare(ia, ib, |i: &Item| i.lsn, "lsn", |x, y| frame_differences(layout.as_ref(), x, y))?
-    };
-    if let Some((at, diffs)) = &tally.first {
-        out.line(format!("first divergence at {at}:"))?;
-        for d in diffs {
-            out.line(format!("  {d}"))?;
-        }
+        text(&outcome, &opts, &mut out)?;
     }
-    out.line(format!(
-        "summary: {} records compared (same seq on both sides), {} differ; {} only in A, {} only in B",
-        tally.compared, tally.differing, tally.only_a, tally.only_b
-    ))?;
-    out.line(if tally.differs() { "result: captures differ" } else { "result: identical" })?;
     out.flush()?;
-    // Damage in a journal side is reported after the comparison of what was readable.
-    for src in [&a, &b] {
-        if let Source::Journal(j) = src {
-            if let Some(e) = input::journal_problem(j) {
-                return Err(e);
-            }
+    for p in [&outcome.reference, &outcome.candidate] {
+        for problem in &p.problems {
+            eprintln!("replaylog: {}: {problem}", p.path.display());
         }
     }
-    Ok(if tally.differs() { ExitCode::from(EXIT_PROBLEMS) } else { ExitCode::SUCCESS })
+    Ok(verdict_code(outcome.verdict))
 }

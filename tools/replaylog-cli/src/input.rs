@@ -37,16 +37,6 @@ pub fn detect(path: &Path) -> Result<Kind> {
     }
 }
 
-/// An opened input.
-pub enum Source {
-    /// A ring.
-    Ring(Box<RawRing>),
-    /// A journal directory or segment.
-    Journal(Box<JournalSource>),
-    /// A recorder directory, lane by lane.
-    Recorder(Box<RecorderDir>),
-}
-
 /// A journal opened read-only.
 pub struct JournalSource {
     /// The path as given.
@@ -103,15 +93,6 @@ impl JournalSource {
     /// Maps a library error about this journal.
     pub fn lib_err(&self, e: ReplayLogError) -> CliError {
         CliError::lib(&self.path, e)
-    }
-}
-
-/// Detects and opens `path`.
-pub fn open(path: &Path) -> Result<Source> {
-    match detect(path)? {
-        Kind::Ring => Ok(Source::Ring(Box::new(open_ring(path)?))),
-        Kind::RecorderDir => Ok(Source::Recorder(Box::new(open_recorder(path)?))),
-        kind => Ok(Source::Journal(Box::new(open_journal(path, &kind)?))),
     }
 }
 

@@ -429,7 +429,10 @@ fn export_roundtrips_and_diff_finds_the_changed_field() {
     log.sync().unwrap();
     drop(log);
     let text = expect(&["diff", s(&a), s(&e)], 1);
-    assert!(text.contains("evidence: A=FAILURE other(7) code=-1 \"x\" B=none"), "{text}");
+    assert!(text.contains("evidence: A=other(7) code=-1 \"x\" B=none"), "{text}");
+    // Left out when asked.
+    let text = expect(&["diff", "--ignore-evidence", s(&a), s(&e)], 0);
+    assert!(text.contains("ignored: evidence") && text.contains("result: within tolerance"), "{text}");
 }
 
 #[test]
