@@ -26,7 +26,6 @@
 //! Exit status: 0 the verdict is PASS; 1 FAIL or DAMAGED (the report is written); 2 error (usage,
 //! captures that cannot be compared, an existing `--out` without `--force`; no file is written).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,15 +33,13 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use replaylog::ReplayFailureEvidence;
 use replaylog::compare::{
-    self, Align, CompareError, FieldSummary, Options, Outcome, Pair, Provenance, Side, StreamOutcome, Tolerance,
-    Verdict,
+    self, Align, CompareError, FieldSummary, Options, Outcome, Pair, Provenance, StreamOutcome, Tolerance, Verdict,
 };
-use replaylog::{Layout, ReplayFailureEvidence};
 use replaylog_export::{AtomicFile, ExportError};
 
 use crate::error::{CliError, EXIT_ERROR, EXIT_PROBLEMS, Result};
-use crate::output::LAYOUT_HELP;
 
 /// Options of `replaylog report`.
 #[derive(Args, Debug)]
@@ -63,113 +60,21 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(100..=4000))]
     pub columns: u32,
     #[command(flatten)]
-    pub compare: CompareArgs,
-}
-
-/// The comparison options `report` shares with `diff`.
-#[derive(Args, Debug)]
-pub struct CompareArgs {
-    #[arg(long, value_name = "SPEC", help = LAYOUT_HELP)]
-    pub layout: Option<String>,
-    /// Absolute tolerance of a field (`*`: every float field without its own), repeatable.
-    #[arg(long = "tol", value_name = "FIELD=ABS")]
-    pub tol: Vec<String>,
-    /// Relative tolerance of a field, a fraction of the reference's value (`*`: every float
-    /// field without its own), repeatable. Equal when |a-b| <= abs + rel*|a|.
-    #[arg(long = "rtol", value_name = "FIELD=REL")]
-    pub rtol: Vec<String>,
-    /// Leave a field out of the comparison (e.g. a timestamp), repeatable.
-    #[arg(long, value_name = "FIELD")]
-    pub ignore: Vec<String>,
-    /// Leave failure evidence out of the comparison.
-    #[arg(long)]
-    pub ignore_evidence: bool,
-    /// NaN equals NaN.
-    #[arg(long)]
-    pub nan_equal: bool,
-    /// Also compare the writer epoch of each record.
-    #[arg(long)]
-    pub epochs: bool,
-    /// Pair records by seq, or by the value of this integer field (e.g. tick), so a record one
-    /// side lacks is one missing or extra key.
-    #[arg(long, value_name = "seq|FIELD", default_value = "seq")]
-    pub align: String,
-    /// Divergences, missing and extra keys listed per stream (all are counted).
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-}
-
-impl CompareArgs {
-    /// The library's options.
-    pub fn options(&self) -> Result<Options> {
-        let usage = |what: String| CliError { path: None, what, hint: None, code: EXIT_ERROR, broken_pipe: false };
-        let layout = match &self.layout {
-            Some(s) => Some(Layout::parse_spec(s).map_err(|e| CliError {
-                hint: Some("e.g. --layout \"tick:u64,value:f64\"".into()),
-                ..usage(format!("bad --layout: {e}"))
-            })?),
-            None => None,
-        };
-        let mut tolerances: BTreeMap<String, Tolerance> = BTreeMap::new();
-        let mut default_float = Tolerance::EXACT;
-        for (flag, specs, rel) in [("--tol", &self.tol, false), ("--rtol", &self.rtol, true)] {
-            for spec in specs {
-                let (name, v) = spec
-                    .split_once('=')
-                    .ok_or_else(|| usage(format!("{flag} {spec:?}: expected FIELD=VALUE, e.g. {flag} value=1e-9")))?;
-                let v: f64 = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| usage(format!("{flag} {spec:?}: {v:?} is not a finite number >= 0")))?;
-                let t = if name.trim() == "*" {
-                    &mut default_float
-                } else {
-                    tolerances.entry(name.trim().to_string()).or_default()
-                };
-                if rel {
-                    t.rel = v;
-                } else {
-                    t.abs = v;
-                }
-            }
-        }
-        let align = match self.align.as_str() {
-            "seq" => Align::Seq,
-            f => Align::Field(f.to_string()),
-        };
-        Ok(Options {
-            layout,
-            tolerances,
-            default_float,
-            nan_equal: self.nan_equal,
-            ignore: self.ignore.iter().cloned().collect(),
-            ignore_evidence: self.ignore_evidence,
-            epochs: self.epochs,
-            align,
-            limit: self.limit,
-        })
-    }
+    pub compare: crate::diff::CompareArgs,
 }
 
 /// A comparison that could not be made, as the CLI's error (exit status 2).
 fn compare_err(args: &ReportArgs, e: CompareError) -> CliError {
-    let mut err = match e {
-        CompareError::Open { side, source } => {
-            CliError::lib(if side == Side::Reference { &args.a } else { &args.b }, source)
-        }
-        CompareError::Usage(what) => CliError {
-            path: None,
-            what,
-            hint: Some("see `replaylog report --help`".into()),
-            code: EXIT_ERROR,
-            broken_pipe: false,
-        },
-        other => CliError { path: None, what: other.to_string(), hint: None, code: EXIT_ERROR, broken_pipe: false },
-    };
+    no_report(crate::diff::compare_err(&args.a, &args.b, e))
+}
+
+/// An error before the report was written: status 2 (whatever the error), saying so.
+fn no_report(mut err: CliError) -> CliError {
     err.code = EXIT_ERROR;
-    err.hint = Some(format!("{}no report was written", err.hint.take().map_or(String::new(), |h| format!("{h}; "))));
+    err.hint = Some(format!(
+        "{}no report was written",
+        err.hint.take().filter(|h| !h.is_empty()).map_or(String::new(), |h| format!("{h}; "))
+    ));
     err
 }
 
@@ -186,13 +91,14 @@ fn output_err(path: &Path, e: ExportError) -> CliError {
 /// Runs `report`.
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let opts = args.compare.options()?;
+    let opts = args.compare.options(&args.a).map_err(no_report)?;
     // Refuse an existing output, or a missing directory, before the (long) comparison.
     replaylog_export::check_output(&args.out, args.force).map_err(|e| output_err(&args.out, e))?;
     let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(CliError::new(dir, "is not a directory", "the --out file's directory must exist"));
     }
+    crate::diff::check_inputs(&args.a, &args.b).map_err(no_report)?;
     let first = compare::compare(&args.a, &args.b, &opts).map_err(|e| compare_err(args, e))?;
     let mut plots = Plots::new(&first, &opts, args.columns as usize);
     let outcome =

@@ -209,7 +209,7 @@ fn runs_within_tolerance_give_a_pass_report() {
     let html = std::fs::read_to_string(&exact).unwrap();
     assert_eq!(verdict(&html), "FAIL");
     let rows = table_after(&html, "First divergences").unwrap();
-    assert_eq!(rows.len(), 20, "--limit's default");
+    assert_eq!(rows.len(), 10, "--limit's default");
     assert_eq!(
         rows[0][..4],
         ["0".to_string(), "value".into(), rec(0).value.to_string(), (rec(0).value + 1e-12).to_string()]
