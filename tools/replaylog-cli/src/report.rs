@@ -6,7 +6,7 @@
 //! provenance of both captures (path, kind, records, seqs, timestamps, lanes, record size,
 //! schema id, layout, SHA-256 of the record stream, damage found); the options the comparison
 //! ran with; then per stream (a capture's lanes, or its one stream) the per-field summary, one
-//! plot per numeric scalar field (reference and candidate against the key, the field's
+//! plot per numeric scalar field (those outside tolerance first; reference and candidate against the key, the field's
 //! divergences, evidence and missing/extra keys in a strip above it, and `|a−b|` against the
 //! tolerance `abs + rel·|a|` on a log scale below it), the missing and extra keys, the first
 //! divergences with both values and the first failure evidence; and a footer with the date,
@@ -148,6 +148,7 @@ const COL_EVIDENCE_REF: u8 = 2;
 const COL_EVIDENCE_CAND: u8 = 4;
 const COL_MISSING: u8 = 8;
 const COL_EXTRA: u8 = 16;
+const COL_EVIDENCE_DIFFERS: u8 = 32;
 
 /// A stream's key range cut into columns.
 #[derive(Clone, Copy, Debug)]
@@ -272,6 +273,8 @@ impl Plots {
                         None => series.push(Series::new(i, f.tolerance, cols)),
                     }
                 }
+                // Fields outside tolerance first, then the others, each in layout order.
+                series.sort_by_key(|x| s.fields[x.field].divergences == 0);
                 StreamPlots {
                     lane: s.lane.clone(),
                     bins,
@@ -315,6 +318,9 @@ impl Plots {
             }
         }
         if ea.is_some() || eb.is_some() {
+            if ea != eb {
+                flags |= COL_EVIDENCE_DIFFERS;
+            }
             s.evidence_keys += 1;
             if s.evidence.len() < limit {
                 s.evidence.push(EvidenceRow { key: p.key, reference: ea.cloned(), candidate: eb.cloned() });
@@ -720,7 +726,8 @@ impl Page<'_> {
                 "<p class=\"legend\">Against {}: <span class=\"key k-ref\"></span>reference (A) \
                  <span class=\"key k-cand\"></span>candidate (B) <span class=\"key k-div\"></span>outside tolerance \
                  <span class=\"key k-diff\"></span>|a − b| <span class=\"key k-tol\"></span>tolerance abs + rel·|a| \
-                 <span class=\"key k-miss\"></span>missing <span class=\"key k-extra\"></span>extra. {}</p>",
+                 <span class=\"key k-miss\"></span>missing <span class=\"key k-extra\"></span>extra; \
+                 evidence that differs between the sides is red in its row. {}</p>",
                 esc(&key_name),
                 if per > 1 {
                     format!(
@@ -737,11 +744,12 @@ impl Page<'_> {
             let f = &s.fields[x.field];
             let _ = writeln!(
                 h,
-                "<figure>\n<figcaption><strong><code>{}</code></strong> ({}, tolerance {}): {} divergences{}</figcaption>",
+                "<figure>\n<figcaption><strong><code>{}</code></strong> ({}, tolerance {}): {} {}{}</figcaption>",
                 esc(&f.name),
                 esc(&f.ty),
                 f.tolerance,
                 count(f.divergences),
+                if f.divergences == 1 { "divergence" } else { "divergences" },
                 f.first_key.map_or(String::new(), |k| format!(", the first at {} {}", esc(&key_name), key(k)))
             );
             match p.bins {
@@ -933,21 +941,23 @@ fn plot(h: &mut String, bins: &Bins, p: &StreamPlots, x: &Series, f: &FieldSumma
             y + 7.0,
             y + 7.0
         );
-        let mut d = String::new();
-        for c in (0..cols).filter(|&c| on(c)) {
-            let _ = write!(d, "M{:.1} {:.1}v{}", xc(c), y + 1.0, ROW - 3.0);
-        }
+        let marks = |mark: &dyn Fn(usize) -> bool| {
+            let mut d = String::new();
+            for c in (0..cols).filter(|&c| mark(c)) {
+                let _ = write!(d, "M{:.1} {:.1}v{}", xc(c), y + 1.0, ROW - 3.0);
+            }
+            d
+        };
+        let mut layers = vec![(marks(on), *color, col_w)];
         if i == 3 {
-            let mut extra = String::new();
-            for c in (0..cols).filter(|&c| p.flags[c] & COL_EXTRA != 0) {
-                let _ = write!(extra, "M{:.1} {:.1}v{}", xc(c), y + 1.0, ROW - 3.0);
-            }
-            if !extra.is_empty() {
-                let _ = write!(h, "<path d=\"{extra}\" stroke=\"#00897b\" stroke-width=\"{col_w:.1}\"/>");
-            }
+            layers.push((marks(&|c| p.flags[c] & COL_EXTRA != 0), "#00897b", col_w));
         }
-        if !d.is_empty() {
-            let _ = write!(h, "<path d=\"{d}\" stroke=\"{color}\" stroke-width=\"{col_w:.1}\"/>");
+        if i == 1 || i == 2 {
+            // Evidence the other side does not hold as it is: red, over the side's colour.
+            layers.push((marks(&|c| on(c) && p.flags[c] & COL_EVIDENCE_DIFFERS != 0), "#d32f2f", col_w.max(3.0)));
+        }
+        for (d, color, width) in layers.into_iter().filter(|l| !l.0.is_empty()) {
+            let _ = write!(h, "<path d=\"{d}\" stroke=\"{color}\" stroke-width=\"{width:.1}\"/>");
         }
         h.push('\n');
     }
