@@ -620,3 +620,44 @@ fn a_damaged_ring_is_reported_with_its_problem() {
     assert_eq!(verdict(&html), "DAMAGED");
     assert!(text(element(&html, "<section class=\"verdict").unwrap()).contains("compared over what was readable"));
 }
+
+/// Recorder directories: a section per lane, by name; a lane only one side has fails.
+#[test]
+fn recorder_directories_are_reported_lane_by_lane() {
+    use replaylog::recorder::{Recorder, RecorderOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, out) = (dir.path().join("ref"), dir.path().join("cand"), dir.path().join("r.html"));
+    for (path, lanes, spike) in [(&a, &["left", "right"][..], false), (&b, &["left", "right", "spare"][..], true)] {
+        let opts = RecorderOptions::default().capacity_slots(256).layout_of::<Rec>();
+        let recorder: Recorder<Rec> = Recorder::open(path, opts).unwrap();
+        for name in lanes {
+            let mut lane = recorder.lane(name).unwrap();
+            for i in 0..100 {
+                let mut r = rec(i);
+                if spike && *name == "right" && i == 50 {
+                    r.level += 3;
+                }
+                lane.append(&r).unwrap();
+            }
+            lane.sync().unwrap();
+        }
+    }
+    report(&[s(&a), s(&b), "--out", s(&out)], 1);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(verdict(&html), "FAIL");
+    let lanes: Vec<String> = html
+        .split("<section class=\"stream\">")
+        .skip(1)
+        .map(|x| text(x.split_once("</h2>").unwrap().0).trim().to_string())
+        .collect();
+    assert_eq!(lanes, ["Lane left — pass", "Lane right — fail", "Lane spare — fail"]);
+    let spare = html.split("<section class=\"stream\">").nth(3).unwrap();
+    assert!(text(spare).contains("Only the candidate has this lane."));
+    let right = html.split("<section class=\"stream\">").nth(2).unwrap();
+    let rows = table_after(right, "First divergences").unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (x, y) = (rec(50).level, rec(50).level + 3);
+    assert_eq!(rows[0][..5], ["50".to_string(), "level".into(), x.to_string(), y.to_string(), "3".into()]);
+    // Every lane plots its numeric fields (aligned by seq, nothing ignored: all five).
+    assert_eq!(plots(&html), 15);
+}
