@@ -28,11 +28,12 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const AFTER_HELP: &str = "\
 PATH is a ring file (RPLYRING), a journal directory, a recorder directory (lane files NAME.ring, one \
-ring per thread: per lane for inspect, validate and diff; merged by (timestamp, lane, seq) with a lane \
-key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
-(RPLYJRNL); inspect, dump, validate, tail, export and diff never modify it.
+ring per thread: per lane for inspect, validate, diff and report; merged by (timestamp, lane, seq) with a \
+lane key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
+(RPLYJRNL); inspect, dump, validate, tail, export, diff and report never modify it.
 
-Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ, tail \
+Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ or a report's \
+FAIL/DAMAGED verdict, tail \
 --max-records not reached before --timeout-ms, a failed demo check); 2 usage error, I/O error, or a \
 foreign or mismatched input.";
 
