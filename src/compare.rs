@@ -513,7 +513,10 @@ pub fn compare_captures(
         }
         if s.differing > 0 {
             let (d, c) = (s.differing, s.compared);
-            reasons.push(format!("{lane}{d} of {c} aligned {} outside tolerance", if c == 1 { "record" } else { "records" }));
+            reasons.push(format!(
+                "{lane}{d} of {c} aligned {} outside tolerance",
+                if c == 1 { "record" } else { "records" }
+            ));
         }
         if s.missing_count > 0 {
             let n = s.missing_count;

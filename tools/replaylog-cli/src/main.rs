@@ -15,6 +15,7 @@ mod input;
 mod inspect;
 mod output;
 mod repair;
+mod report;
 mod tail;
 mod validate;
 
@@ -27,11 +28,12 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const AFTER_HELP: &str = "\
 PATH is a ring file (RPLYRING), a journal directory, a recorder directory (lane files NAME.ring, one \
-ring per thread: per lane for inspect, validate and diff; merged by (timestamp, lane, seq) with a lane \
-key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
-(RPLYJRNL); inspect, dump, validate, tail, export and diff never modify it.
+ring per thread: per lane for inspect, validate, diff and report; merged by (timestamp, lane, seq) with a \
+lane key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
+(RPLYJRNL); inspect, dump, validate, tail, export, diff and report never modify it.
 
-Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ, tail \
+Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ or a report's \
+FAIL/DAMAGED verdict, tail \
 --max-records not reached before --timeout-ms, a failed demo check); 2 usage error, I/O error, or a \
 foreign or mismatched input.";
 
@@ -39,7 +41,7 @@ foreign or mismatched input.";
 #[command(
     name = "replaylog",
     version,
-    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, archive, demo",
+    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, report, archive, demo",
     after_help = AFTER_HELP
 )]
 struct Cli {
@@ -80,6 +82,12 @@ enum Command {
     /// divergence (seq, field, both values) and a summary. Exit 0 identical, 1 they differ, 2 error.
     #[command(after_help = AFTER_HELP)]
     Diff(diff::DiffArgs),
+    /// Certification report: compare candidate B with reference A (as diff, with tolerances and
+    /// alignment) and write one self-contained HTML page with the verdict, both captures'
+    /// provenance, per-field summaries, a plot per numeric field and the first divergences, to
+    /// print and sign. Exit 0 PASS, 1 FAIL or DAMAGED (the report is written), 2 error (no file).
+    #[command(after_help = AFTER_HELP)]
+    Report(report::ReportArgs),
     /// Drain a ring, or every lane of a recorder directory, into an archive journal while the
     /// writers run (resuming an existing archive); report every record overwritten first. Exit 0
     /// lossless, 1 records missed.
@@ -117,6 +125,7 @@ fn main() -> ExitCode {
         Command::Tail(args) => tail::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Archive(args) => archive::run(&args),
     };
     match result {
