@@ -232,13 +232,42 @@ fn foreign_paths_and_entries_are_refused_untouched() {
     assert!(matches!(validate(&dir), Err(ReplayLogError::HeaderMismatch { .. })));
     assert_eq!(dir_image(&dir), before);
     std::fs::remove_file(&fake).unwrap();
-    // Segments are renamed into place only once their first page is durable, so a zeroed
-    // segment file is damage, not a torn creation: refused, untouched.
-    std::fs::write(&fake, vec![0u8; 4096]).unwrap();
-    let before = dir_image(&dir);
-    assert!(matches!(Journal::open(&dir, JournalOptions::default()), Err(ReplayLogError::Corrupt { .. })));
-    assert_eq!(dir_image(&dir), before);
+    // Segments are renamed into place only once their header is durable, so a segment-named
+    // file without our header — a short text file, an empty file, a zeroed one — was never
+    // ours: refused by open, validate and repair alike, never moved or cut.
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("a 21-byte text file", b"not a journal segment".to_vec(), "\"not a jo\" (a file of 21 bytes)"),
+        ("0 bytes", Vec::new(), "an empty file"),
+        ("zeros", vec![0u8; 4096], "(a file of 4096 bytes)"),
+    ];
+    for (what, content, found) in cases {
+        std::fs::write(&fake, &content).unwrap();
+        let before = dir_image(&dir);
+        let err = Journal::open(&dir, JournalOptions::default()).unwrap_err();
+        match &err {
+            ReplayLogError::HeaderMismatch { path, field: "magic", found: f, .. } => {
+                assert_eq!(path, &fake, "{what}");
+                assert!(f.ends_with(found), "{what}: found {f:?}");
+            }
+            other => panic!("{what}: expected HeaderMismatch on the magic, got {other:?}"),
+        }
+        assert!(matches!(validate(&dir), Err(ReplayLogError::HeaderMismatch { field: "magic", .. })), "{what}");
+        assert!(matches!(repair(&dir), Err(ReplayLogError::HeaderMismatch { .. })), "{what}");
+        assert_eq!(dir_image(&dir), before, "{what}: untouched");
+        assert!(!dir.join("backup").exists(), "{what}: nothing moved to backup/");
+    }
     std::fs::remove_file(&fake).unwrap();
+    // A segment of ours zeroed after its header is damage to acknowledged data: Corrupt.
+    let seg0 = dir.join(format!("{:020}.seg", 0));
+    let original = std::fs::read(&seg0).unwrap();
+    let mut zeroed = original.clone();
+    zeroed[64..].fill(0);
+    std::fs::write(&seg0, &zeroed).unwrap();
+    let before = dir_image(&dir);
+    let err = Journal::open(&dir, JournalOptions::default()).unwrap_err();
+    assert!(matches!(err, ReplayLogError::Corrupt { .. }), "{err}");
+    assert_eq!(dir_image(&dir), before);
+    std::fs::write(&seg0, &original).unwrap();
     // The leftover of an interrupted creation (zeroed or garbage) is tail: moved to backup/.
     let leftover = dir.join(format!("{:020}.seg.tmp", 1));
     std::fs::write(&leftover, vec![0xEE; 1000]).unwrap();

@@ -11,6 +11,8 @@ use crate::format::journal::*;
 use crate::storage::{Kind, OpenMode, Storage};
 
 const NO_MAGIC: &str = "no segment magic";
+/// Rot in the magic of a header of ours: it checksums once the magic is put back.
+const MAGIC_ROT: &str = "segment header damaged (magic)";
 
 /// What one segment holds.
 #[derive(Clone, Debug)]
@@ -37,6 +39,11 @@ pub(crate) struct SegInfo {
     pub last_snapshot: Option<(u64, u64)>,
     /// The LSN of the frame boundary at the watermark's `valid_bytes`, if the scan met one there.
     pub lsn_at_watermark: Option<u64>,
+    /// Set (to what the file starts with) when the file is not ours: it does not start with our
+    /// magic, and its header does not checksum with the magic put back either. Whatever its
+    /// length, 0 bytes included: segments are renamed into place only once their header is
+    /// durable, so a segment-named file without our header was never one of ours.
+    pub foreign: Option<String>,
 }
 
 impl SegInfo {
@@ -179,6 +186,7 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         fault: None,
         last_snapshot: None,
         lsn_at_watermark: None,
+        foreign: None,
     };
     let header = match SegmentHeader::read_from_prefix(bytes) {
         Err(_) => Err(format!("file of {len} bytes is shorter than a segment header")),
@@ -186,7 +194,7 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
             // Rot in the magic of our own header still checksums once the magic is put back.
             let mut ours = h;
             ours.magic = SEGMENT_MAGIC;
-            if ours.crc_ok() { Err("segment header damaged (magic)".to_string()) } else { Err(NO_MAGIC.to_string()) }
+            if ours.crc_ok() { Err(MAGIC_ROT.to_string()) } else { Err(NO_MAGIC.to_string()) }
         }
         Ok((h, _)) if h.version.get() != SEGMENT_VERSION => {
             // Another version, or rot in the version word of ours: with the version put back,
@@ -208,6 +216,15 @@ pub(crate) fn analyse_segment(number: u64, path: &Path, bytes: &[u8]) -> Result<
         Ok((h, _)) => Ok(h),
     };
     info.header = header;
+    let magic_rot = info.header.as_ref().is_err_and(|r| r == MAGIC_ROT);
+    if !bytes.starts_with(&SEGMENT_MAGIC) && !magic_rot {
+        info.foreign = Some(if bytes.is_empty() {
+            "an empty file".to_string()
+        } else {
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(SEGMENT_MAGIC.len())]).into_owned();
+            format!("{head:?} (a file of {len} bytes)")
+        });
+    }
     let Ok(h) = info.header.as_ref() else { return Ok(info) };
     let copies = WATERMARK_OFFSETS.map(|off| bytes.get(off as usize..).and_then(Watermark::decode));
     info.watermark = (0..2)
@@ -270,14 +287,10 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
     let (names, leftovers) = list_segments(storage, dir)?;
     for (n, path) in names {
         let seg = scan_segment(storage, n, &path)?;
-        // A segment-named file that holds more than an interrupted creation but does not even
-        // start with our magic is somebody else's file: not ours to judge or cut.
-        if seg.len > DATA_OFFSET && seg.header.as_ref().is_err_and(|r| r == NO_MAGIC) {
-            let file = storage.open(&path, OpenMode::Read).map_err(|e| ReplayLogError::io("open", &path, e))?;
-            let mut magic = [0u8; 8];
-            file.read_exact_at(&mut magic, 0).map_err(|e| ReplayLogError::io("read", &path, e))?;
-            let found = String::from_utf8_lossy(&magic).into_owned();
-            return Err(ReplayLogError::mismatch(&path, "magic", "\"RPLYJRNL\"", format!("{found:?}")));
+        // A segment-named file that does not start with our header is somebody else's file, or
+        // nothing at all (0 bytes): not ours to judge, cut or move.
+        if let Some(found) = &seg.foreign {
+            return Err(ReplayLogError::mismatch(&path, "magic", "\"RPLYJRNL\"", found.clone()));
         }
         segs.push(seg);
     }
