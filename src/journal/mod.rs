@@ -13,7 +13,7 @@ mod writer;
 pub use cut::{CutReport, RepairReport};
 pub use options::{
     Ack, COMPRESS_MIN_BYTES_DEFAULT, JournalOptions, Recovery, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
-    SYNC_INTERVAL_MS_MIN, SyncMode,
+    SYNC_INTERVAL_MS_MIN, SyncMode, WATERMARK_QUIET_MS_DEFAULT, WATERMARK_QUIET_MS_MAX,
 };
 pub use read::{
     EntryKind, Item, JournalIter, Position, Problem, ReadOnlyJournal, SegmentSummary, Validation, repair, repair_with,

@@ -23,20 +23,22 @@ pub enum SyncMode {
 /// When a sync (a `SyncMode::Sync` write, `sync()`) acknowledges entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Ack {
-    /// Default: once the entries' frames are fdatasync'd **and** a durable watermark covers
-    /// them. Rot anywhere in acknowledged data is then reported as `Corrupt` at open, never cut
-    /// as a torn tail. Costs a lone writer two fdatasyncs per commit (frames, then watermark);
-    /// under concurrent load each fdatasync acknowledges one group and makes the next one's
-    /// frames durable.
+    /// Default: once the entries' frames are fdatasync'd — one fdatasync per commit. Their
+    /// watermark is written with the next group commit round; when no round follows, off the
+    /// acknowledgement path once the journal has been quiet for `watermark_quiet_ms` (default
+    /// 5 ms), and by a roll, the Interval flusher or `close`. So after a power cut only frames
+    /// acknowledged within about that quiet time before it may lie after the durable
+    /// watermark: intact, they are kept as usual; rotted, they cannot be told from a torn write
+    /// and are cut like a torn tail (backup kept, reported by `Journal::recovery()`), never
+    /// silently. Rot in anything a durable watermark covers is `Corrupt`.
     #[default]
-    Watermarked,
-    /// Once the entries' frames are fdatasync'd: one fdatasync per commit. Their watermark is
-    /// written with the next group commit round (or by the Interval flusher, a roll or
-    /// `close`), so after a crash the frames of the last acknowledged round may lie after the
-    /// durable watermark. Intact, they are kept as usual; rotted, they cannot be told from a
-    /// torn write and are cut like a torn tail (backup kept, reported by
-    /// `Journal::recovery()`), never silently. Rot in anything older is still `Corrupt`.
     DataSynced,
+    /// Once the entries' frames are fdatasync'd **and** a durable watermark covers them: rot
+    /// anywhere in acknowledged data is then reported as `Corrupt` at open, never cut as a torn
+    /// tail. Costs a lone writer two fdatasyncs per commit (frames, then watermark); under
+    /// concurrent load each fdatasync acknowledges one group and makes the next one's frames
+    /// durable.
+    Watermarked,
 }
 
 /// How much damage `Journal::open` tolerates.
@@ -49,6 +51,11 @@ pub enum Recovery {
     /// Any damage, even a torn tail, is refused (`BadTail` / `Corrupt`); nothing is changed.
     Absolute,
 }
+
+/// Default `watermark_quiet_ms`.
+pub const WATERMARK_QUIET_MS_DEFAULT: u64 = 5;
+/// Largest `watermark_quiet_ms`.
+pub const WATERMARK_QUIET_MS_MAX: u64 = 60_000;
 
 /// Smallest `sync_interval` for `SyncMode::Interval`.
 pub const SYNC_INTERVAL_MS_MIN: u64 = 10;
@@ -79,8 +86,15 @@ pub struct JournalOptions {
     pub compress_min_bytes: Option<u32>,
     /// Damage tolerance at open. Default `Recovery::TolerateTail`.
     pub recovery: Recovery,
-    /// When syncs acknowledge entries. Default `Ack::Watermarked`.
+    /// When syncs acknowledge entries. Default `Ack::DataSynced` (one fdatasync per commit).
     pub ack: Ack,
+    /// With `Ack::DataSynced` (in `SyncMode::Sync`, and for `sync()` in `Async`; in `Interval`
+    /// the flusher does this every interval): once no commit has completed for this many
+    /// milliseconds, a background thread writes the watermark covering the last acknowledged
+    /// round (one write and one fdatasync, off every writer's path), bounding how much
+    /// acknowledged data a power cut can leave after the durable watermark. Default 5, range
+    /// 1..=60,000.
+    pub watermark_quiet_ms: u64,
     /// The I/O backend. Default: real files.
     pub storage: Arc<dyn Storage>,
 }
@@ -94,7 +108,8 @@ impl Default for JournalOptions {
             segments_max: None,
             compress_min_bytes: Some(COMPRESS_MIN_BYTES_DEFAULT),
             recovery: Recovery::TolerateTail,
-            ack: Ack::Watermarked,
+            ack: Ack::DataSynced,
+            watermark_quiet_ms: WATERMARK_QUIET_MS_DEFAULT,
             storage: Arc::new(FileStorage),
         }
     }
@@ -136,6 +151,11 @@ impl JournalOptions {
         self.ack = a;
         self
     }
+    /// Sets `watermark_quiet_ms`.
+    pub fn watermark_quiet_ms(mut self, ms: u64) -> Self {
+        self.watermark_quiet_ms = ms;
+        self
+    }
     /// Sets the storage backend.
     pub fn storage(mut self, s: Arc<dyn Storage>) -> Self {
         self.storage = s;
@@ -158,6 +178,12 @@ impl JournalOptions {
         }
         if self.segments_max == Some(0) {
             return bad("segments_max", "must be at least 1 (or None to keep all)".into());
+        }
+        if !(1..=WATERMARK_QUIET_MS_MAX).contains(&self.watermark_quiet_ms) {
+            return bad(
+                "watermark_quiet_ms",
+                format!("{} is outside 1..={WATERMARK_QUIET_MS_MAX}", self.watermark_quiet_ms),
+            );
         }
         if self.compress_min_bytes == Some(0) {
             return bad("compress_min_bytes", "must be at least 1 (or None to disable)".into());

@@ -90,6 +90,9 @@ struct State {
     gather_backoff: u8,
     /// How long the last round's fdatasync took (bounds the next gathering wait).
     last_sync: Duration,
+    /// When the last round completed (the quiet watermark waits for `watermark_quiet_ms` of
+    /// no round before writing).
+    last_round: Instant,
     segments: VecDeque<u64>,
     snapshot_segment: Option<u64>,
 }
@@ -110,6 +113,9 @@ struct Shared {
     opts: JournalOptions,
     st: Mutex<State>,
     cv: Condvar,
+    /// Notified only by `close`: the quiet-watermark thread's timed waits, so that rounds
+    /// completing under load do not wake it once per fdatasync.
+    quiet_cv: Condvar,
 }
 
 /// The segmented, append-only journal. Share it between writer threads with `Arc<Journal>`:
@@ -279,10 +285,11 @@ impl Journal {
             gather_until: 0,
             gather_backoff: 0,
             last_sync: Duration::ZERO,
+            last_round: Instant::now(),
             segments,
             snapshot_segment,
         };
-        let shared = Arc::new(Shared { dir, opts, st: Mutex::new(st), cv: Condvar::new() });
+        let shared = Arc::new(Shared { dir, opts, st: Mutex::new(st), cv: Condvar::new(), quiet_cv: Condvar::new() });
         let journal = Journal { shared, flusher: std::sync::Mutex::new(None), recovery };
         if written > durable_written && journal.shared.opts.fsync {
             // Frames found intact after the watermark (written but never acknowledged as durable)
@@ -291,12 +298,25 @@ impl Journal {
             st.wm_next = watermark_next_lsn(&last);
             drop(journal.shared.sync_to(st, next_lsn - 1, Ack::Watermarked)?);
         }
-        if let Some(ms) = journal.shared.opts.sync_interval_ms() {
+        let o = &journal.shared.opts;
+        // Interval: the flusher (it writes the watermark of whatever is unsynced every
+        // interval). Sync and Async with Ack::DataSynced: the quiet watermark, for the rounds of
+        // Sync writes and of `sync()` calls (not under loom, which models the rounds themselves,
+        // not time).
+        let background: Option<(&str, Box<dyn FnOnce(Arc<Shared>) + Send>)> = match o.sync_interval_ms() {
+            Some(ms) => Some(("replaylog-flusher", Box::new(move |s| s.flusher(Duration::from_millis(ms))))),
+            None if !cfg!(loom) && o.ack == Ack::DataSynced && o.fsync => {
+                let quiet = Duration::from_millis(o.watermark_quiet_ms);
+                Some(("replaylog-watermark", Box::new(move |s| s.quiet_watermark(quiet))))
+            }
+            None => None,
+        };
+        if let Some((name, run)) = background {
             let shared = journal.shared.clone();
             let handle = std::thread::Builder::new()
-                .name("replaylog-flusher".into())
-                .spawn(move || shared.flusher(Duration::from_millis(ms)))
-                .map_err(|e| ReplayLogError::io("spawn flusher thread", &journal.shared.dir, e))?;
+                .name(name.into())
+                .spawn(move || run(shared))
+                .map_err(|e| ReplayLogError::io("spawn journal thread", &journal.shared.dir, e))?;
             *journal.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         }
         Ok(journal)
@@ -364,9 +384,17 @@ impl Journal {
         Ok(Lsn(self.shared.lock_open()?.next_lsn))
     }
 
-    /// Every LSN below this is durable.
+    /// Every LSN below this is durable (acknowledged under the journal's [`Ack`]).
     pub fn durable_lsn(&self) -> Result<Lsn> {
         Ok(Lsn(self.shared.lock_open()?.acked_next(self.shared.opts.ack)))
+    }
+
+    /// Every LSN below this is covered by the durable watermark: rot in it is reported as
+    /// `Corrupt` at open, never cut as a torn tail. With `Ack::DataSynced` it follows
+    /// [`Journal::durable_lsn`] by at most one round, or by `watermark_quiet_ms` when no round
+    /// follows; with `Ack::Watermarked` the two are equal.
+    pub fn watermark_lsn(&self) -> Result<Lsn> {
+        Ok(Lsn(self.shared.lock_open()?.wm_next))
     }
 
     /// Syncs, then releases the directory lock. Every later call on this handle is `NotOpen`.
@@ -381,6 +409,7 @@ impl Journal {
             st.open = false;
             st.dir_lock = None;
             self.shared.cv.notify_all();
+            self.shared.quiet_cv.notify_all();
             r
         };
         if let Some(h) = self.flusher.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -622,6 +651,7 @@ impl Shared {
             st = self.lock();
             st.syncing = false;
             st.last_sync = started.elapsed();
+            st.last_round = Instant::now();
             match result {
                 Ok(()) => {
                     let before = st.acked_next(self.opts.ack);
@@ -701,6 +731,38 @@ impl Shared {
             }
         }
         Ok(st)
+    }
+
+    /// The quiet watermark (`Ack::DataSynced` in `SyncMode::Sync` and `Async`): once a round has left
+    /// fdatasync'd frames that no durable watermark covers and no further round has completed
+    /// for `quiet`, runs a round that writes their watermark (one write and one fdatasync).
+    /// Under load the next round carries the watermark and this thread only sleeps: it waits on
+    /// `cv` (woken by a round completing) only while nothing is pending, and otherwise sleeps
+    /// on `quiet_cv`, which only `close` notifies.
+    fn quiet_watermark(&self, quiet: Duration) {
+        let mut st = self.lock();
+        loop {
+            if !st.open || st.poisoned.is_some() {
+                return;
+            }
+            let pending = st.data_synced.filter(|&(_, n)| n > st.wm_next);
+            let Some((_, covered)) = pending.filter(|_| !st.syncing) else {
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            let idle = st.last_round.elapsed();
+            if idle < quiet {
+                st = self.quiet_cv.wait_timeout(st, quiet - idle).unwrap_or_else(|e| e.into_inner()).0;
+                continue;
+            }
+            // Quiet: the writers the last round released are not coming back soon, so there is
+            // nothing to gather.
+            st.gather_until = st.gather_until.min(st.next_lsn);
+            st = match self.sync_to(st, covered - 1, Ack::Watermarked) {
+                Ok(st) => st,
+                Err(_) => self.lock(),
+            };
+        }
     }
 
     /// The Interval flusher: syncs whatever is unsynced every `interval` until the journal closes.
