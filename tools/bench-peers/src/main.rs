@@ -9,8 +9,10 @@
 //! * ring: `mmap-vecdeque` (a file-backed, memory-mapped deque of `Copy` elements);
 //! * journal: `okaywal`, `raft-engine`, `fjall` (its keyspace insert + journal persist modes);
 //! * group commit: 1, 2, 4, 8 writer threads, replaylog `Journal` (Sync) vs okaywal, raft-engine
-//!   and fjall, each thread waiting for durability of each of its own writes; then 8 threads
-//!   again, `Journal` (both `Ack` policies) and okaywal alternating over 5 rounds.
+//!   and fjall at 64 B, 1 KiB and 64 KiB, each thread waiting for durability of each of its own
+//!   writes; then 8 threads again at each size, `Journal` (both `Ack` policies) and okaywal
+//!   alternating over 5 rounds; with `--load N`, that comparison again beside N busy-loop
+//!   processes (1, 2, 4, 8 writers × 64 B, 8 × 1 KiB).
 
 #[path = "../../replaylog-cli/src/bench.rs"]
 #[allow(dead_code)]
@@ -52,7 +54,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let plan = Plan::new(&cli.bench)?;
+    let mut plan = Plan::new(&cli.bench)?;
+    plan.peers = true;
     let (ctx, mut rows) = harness::run_suites(&plan)?;
     if plan.runs("ring-peers") {
         peers::ring_peers(&plan, &mut rows)?;
@@ -63,6 +66,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if plan.runs("group") {
         peers::group_commit(&plan, &mut rows)?;
         peers::group_duel(&plan, &mut rows)?;
+        peers::group_duel_loaded(&plan, &mut rows)?;
     }
     harness::report(&ctx, &rows, &cli.bench)?;
     if let Some(path) = &cli.plot {

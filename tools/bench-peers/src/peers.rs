@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::harness::{self, Appender, BenchRecord, Plan, Rec64, Rec256, Row, Writer};
-use replaylog::{Journal, JournalOptions, SyncMode};
+use replaylog::SyncMode;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -218,36 +218,37 @@ pub fn journal_peers(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
 // ---------------------------------------------------------------------------------------------
 // Group commit
 
-/// Group commit peers: 1, 2, 4, 8 threads, 64 B entries, each write durable before it returns
-/// (the `Journal` rows come from the harness's `group` suite).
+/// Group commit peers: 1, 2, 4, 8 threads, 64 B, 1 KiB and 64 KiB entries, each write durable
+/// before it returns (the `Journal` rows come from the harness's `group` suite).
 pub fn group_commit(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
-    let entry = harness::random_bytes(64, 64);
-    for threads in [1usize, 2, 4, 8] {
-        let per_thread = (plan.group_writes / threads as u64).max(1);
-        let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
-            rows.push(Row::group_commit(variant, threads, per_thread, hist, elapsed));
-        };
-        {
+    for size in harness::GROUP_SIZES {
+        let entry = harness::random_bytes(size, size as u64);
+        for threads in [1usize, 2, 4, 8] {
+            let per_thread = (harness::group_writes_for(plan, size) / threads as u64).max(1);
+            let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
+                rows.push(Row::group_commit(variant, size, threads, per_thread, hist, elapsed));
+            };
             push("peer: okaywal commit", okaywal_group(plan, threads, per_thread, &entry)?);
-        }
-        {
-            let dir = plan.scratch()?;
-            let engine = RaftEngine::open(dir.path(), true)?.engine;
-            let r =
-                harness::run_threads(threads, per_thread, &entry, |t, e| raft_write(&engine, t as u64 + 1, e, true))?;
-            push("peer: raft-engine sync=true", r);
-        }
-        {
-            let dir = plan.scratch()?;
-            let f = Fjall::open(dir.path(), None)?;
-            let next = std::sync::atomic::AtomicU64::new(0);
-            let r = harness::run_threads(threads, per_thread, &entry, |_, e| {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                f.ks.insert(k.to_be_bytes(), e)?;
-                f.db.persist(fjall::PersistMode::SyncData)?;
-                Ok(())
-            })?;
-            push("peer: fjall insert+persist(SyncData)", r);
+            {
+                let dir = plan.scratch()?;
+                let engine = RaftEngine::open(dir.path(), true)?.engine;
+                let r = harness::run_threads(threads, per_thread, &entry, |t, e| {
+                    raft_write(&engine, t as u64 + 1, e, true)
+                })?;
+                push("peer: raft-engine sync=true", r);
+            }
+            {
+                let dir = plan.scratch()?;
+                let f = Fjall::open(dir.path(), None)?;
+                let next = std::sync::atomic::AtomicU64::new(0);
+                let r = harness::run_threads(threads, per_thread, &entry, |_, e| {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    f.ks.insert(k.to_be_bytes(), e)?;
+                    f.db.persist(fjall::PersistMode::SyncData)?;
+                    Ok(())
+                })?;
+                push("peer: fjall insert+persist(SyncData)", r);
+            }
         }
     }
     Ok(())
@@ -276,33 +277,46 @@ fn okaywal_group(
 /// Rounds of the interleaved group-commit comparison (`--quick`: 2).
 const DUEL_ROUNDS: usize = 5;
 
-/// The group-commit target measured head to head: 8 writer threads, 64 B, `Journal` Sync with
-/// each `Ack` policy and okaywal alternating, `DUEL_ROUNDS` rounds of `group_writes` writes each.
-/// The separate group tables run each target once, minutes apart, and this disk's fdatasync
-/// latency drifts by tens of percent over minutes (okaywal's 1-thread rate moved 5.7-7.9 K/s
-/// between full runs); alternating puts every pair of rows seconds apart, so each round's ratio
-/// compares like with like. Rows: group "group commit, interleaved", method "round N".
+/// The group-commit targets measured head to head: 8 writer threads at 64 B, 1 KiB and 64 KiB,
+/// `Journal` Sync with each `Ack` policy and okaywal alternating, `DUEL_ROUNDS` rounds. The
+/// separate group tables run each target once, minutes apart, and this disk's fdatasync latency
+/// drifts by tens of percent over minutes (okaywal's 1-thread rate moved 5.7-7.9 K/s between full
+/// runs); alternating puts every pair of rows seconds apart, so each round's ratio compares like
+/// with like. Rows: group "group commit, interleaved", method "round N".
 pub fn group_duel(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
-    let entry = harness::random_bytes(64, 64);
-    let threads = 8usize;
-    let per_thread = (plan.group_writes / threads as u64).max(1);
+    let cells: Vec<(usize, usize)> = harness::GROUP_SIZES.iter().map(|&s| (s, 8)).collect();
+    duel(plan, rows, &cells, "group commit, interleaved")
+}
+
+/// The same comparison on a busy host: `plan.load` CPU-bound busy-loop processes run beside
+/// it (one per core keeps every core loaded), at 1, 2, 4 and 8 writers × 64 B and 8 writers ×
+/// 1 KiB. Rows: group "group commit under load, interleaved", method "round N".
+pub fn group_duel_loaded(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    if plan.load == 0 {
+        return Ok(());
+    }
+    let _load = harness::BusyLoad::start(plan.load)?;
+    duel(plan, rows, &harness::LOADED_CELLS, "group commit under load, interleaved")
+}
+
+/// For each round, each (size, threads) cell: every Sync `Journal` policy, then okaywal.
+fn duel(plan: &Plan, rows: &mut Vec<Row>, cells: &[(usize, usize)], group: &str) -> Result<(), BoxError> {
     let rounds = if plan.quick { 2 } else { DUEL_ROUNDS };
     for round in 1..=rounds {
-        let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
-            let mut row = Row::group_commit(variant, threads, per_thread, hist, elapsed);
-            row.group = "group commit, interleaved".into();
-            row.method = format!("round {round}");
-            rows.push(row);
-        };
-        for (label, _, ack, _) in harness::JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
-            let dir = plan.scratch()?;
-            let opts = JournalOptions::default().sync(SyncMode::Sync).ack(ack);
-            let j = Journal::open(dir.path().join("j"), opts)?;
-            let r = harness::run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
-            j.close()?;
-            push(label, r);
+        for &(size, threads) in cells {
+            let entry = harness::random_bytes(size, size as u64);
+            let per_thread = (harness::group_writes_for(plan, size) / threads as u64).max(1);
+            let mut push = |variant: &str, (hist, elapsed): (hdrhistogram::Histogram<u64>, Duration)| {
+                let mut row = Row::group_commit(variant, size, threads, per_thread, hist, elapsed);
+                row.group = group.into();
+                row.method = format!("round {round}");
+                rows.push(row);
+            };
+            for (label, _, ack, _) in harness::JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
+                push(label, harness::journal_group(plan, ack, threads, per_thread, &entry)?);
+            }
+            push("peer: okaywal commit", okaywal_group(plan, threads, per_thread, &entry)?);
         }
-        push("peer: okaywal commit", okaywal_group(plan, threads, per_thread, &entry)?);
     }
     Ok(())
 }

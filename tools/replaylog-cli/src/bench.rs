@@ -54,9 +54,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub sync_writes: Option<u64>,
     /// Total writes per group-commit configuration (1, 2, 4, 8 threads), split over the
-    /// threads. Default 20,000 (--quick: 100).
+    /// threads; a quarter of it for 64 KiB entries. Default 20,000 (--quick: 100).
     #[arg(long, value_name = "N")]
     pub group_writes: Option<u64>,
+    /// Also run group commit with this many CPU-bound busy-loop processes beside it (one per
+    /// core keeps every core busy): 1, 2, 4, 8 writers × 64 B and 8 × 1 KiB (the peers binary:
+    /// interleaved with okaywal). Default 0: not run.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub load: usize,
     /// Directory for the scratch files (default: a new temp dir under $TMPDIR, or /var/tmp when
     /// $TMPDIR is tmpfs). Must be a disk filesystem for the sync figures to mean anything.
     #[arg(long, value_name = "DIR")]
@@ -103,6 +108,10 @@ pub struct Plan {
     pub base: PathBuf,
     pub quick: bool,
     pub only: Vec<String>,
+    /// Busy-loop processes beside the loaded group-commit rows (0: not run).
+    pub load: usize,
+    /// Set by the peers binary, which runs the loaded rows itself, interleaved with okaywal.
+    pub peers: bool,
 }
 
 impl Plan {
@@ -134,6 +143,8 @@ impl Plan {
             base,
             quick: q,
             only: args.only.clone(),
+            load: args.load,
+            peers: false,
         })
     }
 
@@ -226,6 +237,7 @@ impl Row {
     /// A group-commit row: 64-byte writes, `per_thread` from each of `threads` threads.
     pub fn group_commit(
         variant: &str,
+        size: usize,
         threads: usize,
         per_thread: u64,
         hist: Histogram<u64>,
@@ -234,7 +246,7 @@ impl Row {
         Row {
             group: "group commit".into(),
             variant: variant.into(),
-            size: 64,
+            size,
             ops: per_thread * threads as u64,
             method: "per-op".into(),
             hist,
@@ -1056,13 +1068,23 @@ impl Writer for Journal {
     }
 }
 
-/// The journal modes measured: (label, mode, acknowledgement policy, durable per write).
+/// The journal modes measured: (label, mode, acknowledgement policy, durable per write). "Journal
+/// Sync" is the default configuration (`Ack::DataSynced`: one fdatasync per commit).
 pub const JOURNAL_MODES: [(&str, SyncMode, Ack, bool); 4] = [
-    ("Journal Async", SyncMode::Async, Ack::Watermarked, false),
-    ("Journal Interval(10ms)", SyncMode::Interval(10), Ack::Watermarked, false),
-    ("Journal Sync", SyncMode::Sync, Ack::Watermarked, true),
-    ("Journal Sync, Ack::DataSynced", SyncMode::Sync, Ack::DataSynced, true),
+    ("Journal Async", SyncMode::Async, Ack::DataSynced, false),
+    ("Journal Interval(10ms)", SyncMode::Interval(10), Ack::DataSynced, false),
+    ("Journal Sync", SyncMode::Sync, Ack::DataSynced, true),
+    ("Journal Sync, Ack::Watermarked", SyncMode::Sync, Ack::Watermarked, true),
 ];
+
+/// Entry sizes of the group-commit suites.
+pub const GROUP_SIZES: [usize; 3] = [64, 1024, 65536];
+
+/// Writes per group-commit cell of `size` bytes: `group_writes`, a quarter of it for 64 KiB
+/// entries (a cell of 20,000 would be 1.3 GB).
+pub fn group_writes_for(plan: &Plan, size: usize) -> u64 {
+    if size >= 65536 { (plan.group_writes / 4).max(1) } else { plan.group_writes }
+}
 
 /// Journal suite: raw BufWriter and raw write+fdatasync, and `Journal` in each mode, per size.
 pub fn journal_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
@@ -1151,23 +1173,88 @@ where
     })
 }
 
-/// Group commit: 1, 2, 4, 8 threads share one `Journal` in `SyncMode::Sync`, 64 B entries, each
-/// thread waiting for each of its writes to be durable; per-op latencies of all threads merged.
+/// `n` CPU-bound busy-loop processes (`sh -c 'while :; do :; done'`), killed and reaped on drop:
+/// the "busy host" a real-time loop shares its cores with.
+pub struct BusyLoad(Vec<std::process::Child>);
+
+impl BusyLoad {
+    pub fn start(n: usize) -> Result<BusyLoad, BoxError> {
+        let mut load = BusyLoad(Vec::with_capacity(n));
+        for _ in 0..n {
+            let child = std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("start a busy-loop process: {e}"))?;
+            load.0.push(child);
+        }
+        Ok(load)
+    }
+}
+
+impl Drop for BusyLoad {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Group commit: 1, 2, 4, 8 threads share one `Journal` in `SyncMode::Sync`, 64 B, 1 KiB and
+/// 64 KiB entries, each thread waiting for each of its writes to be durable; per-op latencies of
+/// all threads merged.
 pub fn group_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
-    let entry = random_bytes(64, 64);
-    for threads in [1usize, 2, 4, 8] {
-        let per_thread = (plan.group_writes / threads as u64).max(1);
-        // Every Sync-mode row of the single-writer table, one per acknowledgement policy.
-        for (label, _, ack, _) in JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
-            let dir = plan.scratch()?;
-            let opts = JournalOptions::default().sync(SyncMode::Sync).ack(ack);
-            let j = std::sync::Arc::new(Journal::open(dir.path().join("j"), opts)?);
-            let (hist, elapsed) = run_threads(threads, per_thread, &entry, |_, e| Ok(j.write(e).map(drop)?))?;
-            j.close()?;
-            rows.push(Row::group_commit(label, threads, per_thread, hist, elapsed));
+    for size in GROUP_SIZES {
+        let entry = random_bytes(size, size as u64);
+        for threads in [1usize, 2, 4, 8] {
+            let per_thread = (group_writes_for(plan, size) / threads as u64).max(1);
+            // Every Sync-mode row of the single-writer table, one per acknowledgement policy.
+            for (label, _, ack, _) in JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
+                let (hist, elapsed) = journal_group(plan, ack, threads, per_thread, &entry)?;
+                rows.push(Row::group_commit(label, size, threads, per_thread, hist, elapsed));
+            }
         }
     }
     Ok(())
+}
+
+/// The (entry size, writers) cells measured beside a CPU-bound load.
+pub const LOADED_CELLS: [(usize, usize); 5] = [(64, 1), (64, 2), (64, 4), (64, 8), (1024, 8)];
+
+/// Group commit beside `plan.load` busy-loop processes, `LOADED_CELLS`, every Sync policy. Rows:
+/// group "group commit under load", note "beside N busy-loop processes".
+pub fn group_loaded_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
+    let _load = BusyLoad::start(plan.load)?;
+    for (size, threads) in LOADED_CELLS {
+        let entry = random_bytes(size, size as u64);
+        let per_thread = (group_writes_for(plan, size) / threads as u64).max(1);
+        for (label, _, ack, _) in JOURNAL_MODES.into_iter().filter(|m| m.1 == SyncMode::Sync) {
+            let (hist, elapsed) = journal_group(plan, ack, threads, per_thread, &entry)?;
+            let mut row = Row::group_commit(label, size, threads, per_thread, hist, elapsed);
+            row.group = "group commit under load".into();
+            row.note = format!("beside {} busy-loop process{}", plan.load, if plan.load == 1 { "" } else { "es" });
+            rows.push(row);
+        }
+    }
+    Ok(())
+}
+
+/// `threads` writers sharing one `Journal` (Sync, `ack`) in a fresh scratch dir, each writing
+/// `per_thread` entries durably: the merged per-op histogram and the wall time.
+pub fn journal_group(
+    plan: &Plan,
+    ack: Ack,
+    threads: usize,
+    per_thread: u64,
+    entry: &[u8],
+) -> Result<(Histogram<u64>, Duration), BoxError> {
+    let dir = plan.scratch()?;
+    let opts = JournalOptions::default().sync(SyncMode::Sync).ack(ack);
+    let j = Journal::open(dir.path().join("j"), opts)?;
+    let r = run_threads(threads, per_thread, entry, |_, e| Ok(j.write(e).map(drop)?))?;
+    j.close()?;
+    Ok(r)
 }
 
 /// Runs the timer calibration and the selected suites; returns (context, rows).
@@ -1186,16 +1273,29 @@ pub fn run_suites(plan: &Plan) -> Result<(Value, Vec<Row>), BoxError> {
     }
     if plan.runs("group") {
         group_suite(plan, &mut rows)?;
+        if plan.load > 0 && !plan.peers {
+            group_loaded_suite(plan, &mut rows)?;
+        }
     }
     Ok((ctx, rows))
 }
 
 /// Table order: ours, baselines and peers of one kind together.
 fn group_rank(g: &str) -> usize {
-    ["ring append", "ring append + sync", "ring replay", "journal async", "journal sync", "group commit"]
-        .iter()
-        .position(|x| *x == g)
-        .unwrap_or(9)
+    [
+        "ring append",
+        "ring append + sync",
+        "ring replay",
+        "journal async",
+        "journal sync",
+        "group commit",
+        "group commit, interleaved",
+        "group commit under load",
+        "group commit under load, interleaved",
+    ]
+    .iter()
+    .position(|x| *x == g)
+    .unwrap_or(9)
 }
 
 /// Prints the run as tables or one JSON document (rows grouped by kind, size, threads; the

@@ -49,7 +49,7 @@ fn quick_bench_json_has_every_mode_and_size() {
             "Journal Async",
             "Journal Interval(10ms)",
             "Journal Sync",
-            "Journal Sync, Ack::DataSynced",
+            "Journal Sync, Ack::Watermarked",
             "raw BufWriter 256K (limit)",
         ] {
             assert!(
@@ -59,4 +59,34 @@ fn quick_bench_json_has_every_mode_and_size() {
         }
     }
     assert!(results.iter().all(|r| r["group"] != "ring append"), "--only journal ran the ring");
+}
+
+/// Group commit at every entry size, both `Ack` policies, and `--load N`: the loaded cells again
+/// beside N busy-loop processes.
+#[test]
+fn quick_group_bench_covers_every_size_and_the_loaded_host() {
+    let (stdout, stderr, code) = bench(&["--json", "--only", "group", "--load", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let results = doc["results"].as_array().expect("results");
+    let has = |group: &str, variant: &str, size: u64, threads: u64| {
+        results.iter().any(|r| {
+            r["group"] == group && r["variant"] == variant && r["size_bytes"] == size && r["threads"] == threads
+        })
+    };
+    for variant in ["Journal Sync", "Journal Sync, Ack::Watermarked"] {
+        for size in [64, 1024, 65536] {
+            for threads in [1, 2, 4, 8] {
+                assert!(has("group commit", variant, size, threads), "no {variant} × {threads} at {size} B");
+            }
+        }
+        for (size, threads) in [(64, 1), (64, 2), (64, 4), (64, 8), (1024, 8)] {
+            assert!(
+                has("group commit under load", variant, size, threads),
+                "no loaded {variant} × {threads} at {size} B"
+            );
+        }
+    }
+    let loaded = results.iter().filter(|r| r["group"] == "group commit under load");
+    assert!(loaded.clone().all(|r| r["note"] == "beside 1 busy-loop process"), "{stdout}");
 }
