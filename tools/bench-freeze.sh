@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Freeze on failure (issue 19): the writer's append latency with and without a Freezer
+# following its ring, interleaved rounds, and the completeness of the captures.
+#
+#   tools/bench-freeze.sh                          # 3 rounds x 10 M appends per mode (~1 min)
+#   APPENDS=2000000 ROUNDS=5 tools/bench-freeze.sh
+#   PROFILE=debug APPENDS=20000 ROUNDS=1 tools/bench-freeze.sh   # a smoke run of the script
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APPENDS=${APPENDS:-10000000}
+ROUNDS=${ROUNDS:-3}
+FAILURE_EVERY=${FAILURE_EVERY:-100000}
+DIR=${DIR:-/var/tmp}
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
+if [ "$APPENDS" -lt "$FAILURE_EVERY" ]; then FAILURE_EVERY=$((APPENDS / 4 + 1)); fi
+cargo build $flag -q --example freeze_bench -p replaylog
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), load avg $(cut -d' ' -f1 /proc/loadavg)"
+"target/$PROFILE/examples/freeze_bench" --appends "$APPENDS" --rounds "$ROUNDS" --failure-every "$FAILURE_EVERY" --dir "$DIR"
