@@ -389,11 +389,13 @@ fn leftover_temporary_names_of_dead_freezers_are_removed_and_nothing_else() {
     std::fs::write(dead.join("00000000000000000001.seg"), b"torn").unwrap();
     std::fs::write(to.join(".freeze-tmp-0-3.txt"), b"half").unwrap();
     std::fs::write(to.join("keep.txt"), b"mine").unwrap();
+    // pid 1 always runs: its temporary name may be another freezer's capture in progress.
+    std::fs::create_dir(to.join(".freeze-tmp-1-0")).unwrap();
     let ring = tmp.path().join("loop.ring");
     let _log: RingLog<u64> = RingLog::open(&ring, 16).unwrap();
     Freezer::start(&ring, &to, FreezeOptions::default()).unwrap().stop().unwrap();
     let mut left: Vec<String> =
         std::fs::read_dir(&to).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
-    assert_eq!(left, vec!["keep.txt"]);
+    assert_eq!(left, vec![".freeze-tmp-1-0", "keep.txt"]);
 }

@@ -174,7 +174,7 @@ fn check_source(source: &Path) -> Result<()> {
         Kind::Ring | Kind::RecorderDir => Ok(()),
         other => Err(CliError::new(
             source,
-            format!("a {other}, not a ring or a recorder directory"),
+            format!("{other}: not a ring or a recorder directory"),
             "freeze follows a ring file or a recorder directory",
         )),
     }

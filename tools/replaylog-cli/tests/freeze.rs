@@ -205,6 +205,10 @@ fn bad_input_exits_2_naming_it_and_creates_nothing() {
     let _log: RingLog<u64> = RingLog::open(&ring, 16).unwrap();
     let (_, err) = expect(&["freeze", s(&ring), "--to", s(&foreign), "--seconds", "0"], 2);
     assert!(err.contains("notes.txt") && err.contains("not a directory"), "{err}");
+    let snap = tmp.path().join("snap");
+    expect(&["freeze", "--now", s(&ring), "--to", s(&snap)], 0);
+    let (_, err) = expect(&["freeze", s(&snap), "--to", s(&to)], 2);
+    assert!(err.contains("archive journal: not a ring or a recorder directory"), "{err}");
     let (_, err) = expect(&["freeze", s(&ring), "--to", s(&to), "--on", "kind:late"], 2);
     assert!(err.contains("kind:late"), "{err}");
     let (_, err) = expect(&["freeze", s(&ring), "--to", s(&to), "--max-per-minute", "0"], 2);
