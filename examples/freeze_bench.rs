@@ -4,7 +4,8 @@
 //!
 //! ```sh
 //! cargo run --release --example freeze_bench -- [--appends 10000000] [--rounds 3] \
-//!     [--failure-every 100000] [--before 1000] [--after 1000] [--capacity 1048576] [--dir /var/tmp]
+//!     [--failure-every 100000] [--before 1000] [--after 1000] [--capacity 1048576] [--dir /var/tmp] \
+//!     [--rate APPENDS_PER_S]
 //! ```
 //!
 //! Each round runs both modes on a fresh ring (48-byte records, one lap written first so page
@@ -12,7 +13,8 @@
 //! before/after as given, a trigger every `--failure-every` appends: the writer appends the
 //! same failure evidence in both modes). Every append is bracketed by two `Instant::now()`
 //! reads and the difference kept (so each figure includes one timer pair, reported on its
-//! own); percentiles are exact (sorted samples). The writer is the main thread; the freezer's
+//! own); percentiles are exact (sorted samples). `--rate` paces the writer (a loop at that
+//! frequency, spinning untimed until each append is due) instead of full speed. The writer is the main thread; the freezer's
 //! thread runs wherever the scheduler puts it (on a 2-core machine: the other core).
 //!
 //! Prints one Markdown row per round and mode, then the pooled rows, then completeness: the
@@ -45,6 +47,8 @@ struct Args {
     after: u64,
     capacity: u64,
     dir: PathBuf,
+    /// Appends per second (0: as fast as possible).
+    rate: u64,
 }
 
 fn args() -> Args {
@@ -56,6 +60,7 @@ fn args() -> Args {
         after: 1000,
         capacity: 1 << 20,
         dir: std::env::temp_dir(),
+        rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +73,7 @@ fn args() -> Args {
             "--after" => a.after = value().parse().expect("--after N"),
             "--capacity" => a.capacity = value().parse().expect("--capacity N"),
             "--dir" => a.dir = value().into(),
+            "--rate" => a.rate = value().parse().expect("--rate APPENDS_PER_S"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -120,7 +126,15 @@ fn run(a: &Args, freezer: bool, round: u32) -> (Vec<u32>, Option<Caught>) {
         .expect("freezer")
     });
     let mut lat = Vec::with_capacity(a.appends as usize);
+    let start = Instant::now();
     for i in 0..a.appends {
+        if a.rate > 0 {
+            // Paced: spin until this append is due (a loop at `rate` Hz), untimed.
+            let due = start + std::time::Duration::from_nanos(i * 1_000_000_000 / a.rate);
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+        }
         t.tick = i;
         t.t_ns = i * 1000;
         let fail = i % a.failure_every == a.failure_every / 2;
@@ -161,9 +175,10 @@ fn main() {
         .collect();
     timer.sort_unstable();
     println!(
-        "appends per run {}, rounds {}, a failure every {} appends, before {} after {}, ring {} slots of 48 B; \
+        "appends per run {} at {}, rounds {}, a failure every {} appends, before {} after {}, ring {} slots of 48 B; \
          timer pair p50 {} ns (included in every figure)",
         a.appends,
+        if a.rate == 0 { "full speed".to_string() } else { format!("{} appends/s", a.rate) },
         a.rounds,
         a.failure_every,
         a.before,
