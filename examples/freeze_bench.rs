@@ -128,9 +128,9 @@ fn run(a: &Args, freezer: bool, round: u32) -> (Vec<u32>, Option<Caught>) {
     let mut lat = Vec::with_capacity(a.appends as usize);
     let start = Instant::now();
     for i in 0..a.appends {
-        if a.rate > 0 {
+        if let Some(due_ns) = (i * 1_000_000_000).checked_div(a.rate) {
             // Paced: spin until this append is due (a loop at `rate` Hz), untimed.
-            let due = start + std::time::Duration::from_nanos(i * 1_000_000_000 / a.rate);
+            let due = start + std::time::Duration::from_nanos(due_ns);
             while Instant::now() < due {
                 std::hint::spin_loop();
             }

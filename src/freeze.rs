@@ -25,11 +25,12 @@
 //!     }
 //! }
 //! freezer.stop()?; // drains what the ring holds, finishes open windows
-//! let frozen = freezer_captures(&tmp.path().join("frozen"));
-//! # fn freezer_captures(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-//! #     let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path())
-//! #         .filter(|p| p.is_dir()).collect(); v.sort(); v }
-//! assert_eq!(frozen.len(), 1); // freeze-10-loop-<UTC time>
+//! let mut frozen = Vec::new();
+//! for entry in std::fs::read_dir(tmp.path().join("frozen"))? {
+//!     frozen.push(entry?.path()); // freeze-10-loop-<UTC time>/ and its manifest .txt
+//! }
+//! frozen.sort();
+//! assert_eq!(frozen.len(), 2);
 //! let (_, records) = replaylog::archive::read_archive(&frozen[0])?;
 //! let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
 //! assert_eq!(seqs, vec![7, 8, 9, 10, 11, 12]);
@@ -320,6 +321,31 @@ pub struct FreezeStats {
 }
 
 /// Triggers a [`Freezer`] from any thread; see [`Freezer::trigger_handle`].
+///
+/// ```
+/// use replaylog::RingLog;
+/// use replaylog::freeze::{FreezeOptions, Freezer, TriggerOn};
+///
+/// # let tmp = tempfile::tempdir()?;
+/// let ring = tmp.path().join("loop.ring");
+/// let mut log: RingLog<u64> = RingLog::open(&ring, 1024)?;
+/// let opts = FreezeOptions::default().before(2).after(1).on(TriggerOn::Manual);
+/// let freezer = Freezer::start(&ring, tmp.path().join("frozen"), opts)?;
+/// let trigger = freezer.trigger_handle();
+/// for i in 0..10u64 {
+///     log.append(&i)?;
+/// }
+/// // From a watchdog thread, say: freeze what the writer has published so far.
+/// let at = std::thread::spawn(move || trigger.trigger()).join().unwrap();
+/// assert_eq!(at, Some(9));
+/// log.append(&10)?;
+/// freezer.stop()?;
+/// # let dirs: Vec<_> = std::fs::read_dir(tmp.path().join("frozen"))?.filter_map(|e| e.ok())
+/// #     .map(|e| e.path()).filter(|p| p.is_dir()).collect();
+/// let (_, records) = replaylog::archive::read_archive(&dirs[0])?;
+/// assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![7, 8, 9, 10]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct FreezeTrigger {
     ring: Arc<RawRing>,
@@ -493,13 +519,12 @@ impl Drop for Freezer {
 /// Copies the live window of `source` (a ring: its window; a recorder directory: every lane's)
 /// once into the archive journal `to`, written under a temporary name beside it and renamed
 /// into place (`to` must not exist): a snapshot while the writers run. Seqs the writer
-/// overwrote while it was read are missing, and returned per lane as gaps. Returns the records
-/// copied and the gaps.
+/// overwrote while it was read are missing, and returned per lane as gaps.
 ///
 /// # Errors
 /// `HeaderMismatch` when `source` is neither a ring nor a recorder directory (field `kind`) or
 /// `to` exists (field `path`); the rings' open errors; `Io`.
-pub fn snapshot(source: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(u64, Vec<(Option<String>, Gap)>)> {
+pub fn snapshot(source: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<Snapshot> {
     let source = source.as_ref();
     let to = to.as_ref();
     let rings: Vec<(Option<String>, RawRing)> = match crate::detect(source)? {
@@ -580,7 +605,17 @@ pub fn snapshot(source: impl AsRef<Path>, to: impl AsRef<Path>) -> Result<(u64, 
     drop(journal);
     sys::rename_noreplace(&tmp, to).map_err(|e| ReplayLogError::io("rename", to, e))?;
     sys::fsync_dir(parent).map_err(|e| ReplayLogError::io("fsync directory", parent, e))?;
-    Ok((copied, gaps))
+    Ok(Snapshot { records: copied, missing: gaps })
+}
+
+/// What [`snapshot`] copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Records copied.
+    pub records: u64,
+    /// Seqs of the live windows not copied because the writer overwrote them while they were
+    /// read, with their lane (`None`: a single ring), oldest first per lane.
+    pub missing: Vec<(Option<String>, Gap)>,
 }
 
 /// Creates `dir` if needed, and removes the temporary names that freezers no longer running

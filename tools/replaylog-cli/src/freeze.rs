@@ -186,7 +186,8 @@ fn now(args: &FreezeArgs) -> Result<ExitCode> {
     if std::fs::symlink_metadata(&args.to).is_ok() {
         return Err(CliError::new(&args.to, "already exists", "--now writes a new archive journal; name a new path"));
     }
-    let (records, gaps) = freeze::snapshot(&args.source, &args.to).map_err(|e| CliError::lib(&args.source, e))?;
+    let snap = freeze::snapshot(&args.source, &args.to).map_err(|e| CliError::lib(&args.source, e))?;
+    let (records, gaps) = (snap.records, snap.missing);
     let status = if gaps.is_empty() {
         "complete".to_string()
     } else {
