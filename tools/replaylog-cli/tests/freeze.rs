@@ -134,6 +134,35 @@ fn freeze_follows_a_running_writer_and_every_command_reads_the_capture() {
 }
 
 #[test]
+fn freeze_follows_every_lane_of_a_recorder_directory() {
+    use replaylog::recorder::{Recorder, RecorderOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let to = tmp.path().join("frozen");
+    let rec: Recorder<u64> = Recorder::open(&dir, RecorderOptions::default().capacity_slots(1024)).unwrap();
+    let mut a = rec.lane("a").unwrap();
+    let mut b = rec.lane("b").unwrap();
+    let mut run = Running::start(&["freeze", s(&dir), "--to", s(&to), "--before", "2", "--after", "2"]);
+    for seq in 0..50u64 {
+        a.append(&seq).unwrap();
+        if seq == 20 {
+            b.append_with_failure(&seq, &failure(seq)).unwrap();
+        } else {
+            b.append(&seq).unwrap();
+        }
+    }
+    let line = run.capture_line();
+    assert!(line.ends_with("lane=b trigger=20 triggers=1 seqs=18..=22 records=5 complete"), "{line}");
+    let cap = capture_path(&line);
+    assert!(cap.file_name().unwrap().to_string_lossy().starts_with("freeze-20-b-"), "{line}");
+    let (dump, _) = expect(&["dump", s(&cap)], 0);
+    assert_eq!(dump.lines().count(), 5, "{dump}");
+    let (inspect, _) = expect(&["inspect", s(&cap)], 0);
+    assert!(inspect.contains("archive"), "{inspect}");
+    assert_eq!(run.stop(), (0, String::new()));
+}
+
+#[test]
 fn sigusr2_and_a_trigger_file_freeze_the_newest_record() {
     let tmp = tempfile::tempdir().unwrap();
     let ring = tmp.path().join("loop.ring");
