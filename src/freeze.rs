@@ -396,7 +396,8 @@ type OnCapture = Box<dyn FnMut(&FrozenCapture) + Send>;
 
 impl Freezer {
     /// Starts following `source` (a ring file, or a recorder directory: every lane, lanes
-    /// created later included within 100 ms) and writing captures into `dir` (created if
+    /// created later included within 100 ms and read from their first record) and writing
+    /// captures into `dir` (created if
     /// needed; see the [module docs](self) for what is written and removed there).
     ///
     /// # Errors
@@ -434,12 +435,12 @@ impl Freezer {
         match &recorder {
             None => {
                 let stem = source.file_stem().map_or("ring".into(), |s| s.to_string_lossy().into_owned());
-                lanes.push(LaneState::new(None, stem, RawRing::open(&source)?, &opts));
+                lanes.push(LaneState::new(None, stem, RawRing::open(&source)?, &opts, false));
             }
             Some(rdir) => {
                 for name in lane_names(rdir)? {
                     let ring = RawRing::open(rdir.join(format!("{name}.{LANE_EXTENSION}")))?;
-                    lanes.push(LaneState::new(Some(name.clone()), name, ring, &opts));
+                    lanes.push(LaneState::new(Some(name.clone()), name, ring, &opts, false));
                 }
                 if lanes.is_empty() {
                     return Err(ReplayLogError::mismatch(rdir, "kind", "a recorder directory with lanes", "no lane"));
@@ -685,12 +686,15 @@ struct Window {
 }
 
 impl LaneState {
-    fn new(lane: Option<String>, stem: String, ring: RawRing, opts: &FreezeOptions) -> LaneState {
-        // Records already there are context: start `before` records behind the writer.
+    /// A lane there when the freezer starts: its records so far are context, and reading starts
+    /// `before + 1` records behind the writer. A lane created later (`added`) is new from its
+    /// first record: read from its oldest, every record may trigger.
+    fn new(lane: Option<String>, stem: String, ring: RawRing, opts: &FreezeOptions, added: bool) -> LaneState {
         let window = ring.window();
         let end = window.map_or(0, |w| w.last + 1).max(ring.cursor_hint().unwrap_or(0));
         let oldest = window.map_or(end, |w| w.first);
-        let start = end.saturating_sub(opts.before.saturating_add(1)).max(oldest);
+        let start = if added { oldest } else { end.saturating_sub(opts.before.saturating_add(1)).max(oldest) };
+        let end = if added { 0 } else { end };
         let reader = RawReader::new(ring, StartAt::Seq(start));
         LaneState {
             lane,
@@ -780,7 +784,7 @@ impl Run {
             }
             // A lane being created may not be a ring yet: try again at the next scan.
             if let Ok(ring) = RawRing::open(rdir.join(format!("{name}.{LANE_EXTENSION}"))) {
-                self.lanes.push(LaneState::new(Some(name.clone()), name, ring, &self.opts));
+                self.lanes.push(LaneState::new(Some(name.clone()), name, ring, &self.opts, true));
             }
         }
         Ok(())

@@ -399,3 +399,27 @@ fn leftover_temporary_names_of_dead_freezers_are_removed_and_nothing_else() {
     left.sort();
     assert_eq!(left, vec![".freeze-tmp-1-0", "keep.txt"]);
 }
+
+#[test]
+fn a_lane_created_after_the_start_is_followed_from_its_first_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let rec: Recorder<u64> = Recorder::open(&dir, RecorderOptions::default().capacity_slots(1024)).unwrap();
+    let mut a = rec.lane("a").unwrap();
+    a.append(&0).unwrap();
+    let freezer = Freezer::start(&dir, tmp.path().join("frozen"), FreezeOptions::default().before(5).after(2)).unwrap();
+    // Found at the next rescan (stop() rescans): its early failure is a trigger, not context.
+    let mut late = rec.lane("late").unwrap();
+    for seq in 0..50u64 {
+        if seq == 3 {
+            late.append_with_failure(&seq, &failure(seq)).unwrap();
+        } else {
+            late.append(&seq).unwrap();
+        }
+    }
+    let stats = freezer.stop().unwrap();
+    let captures = list_captures(&tmp.path().join("frozen"));
+    assert_eq!((stats.captures, captures.len()), (1, 1));
+    assert!(captures[0].file_name().unwrap().to_string_lossy().starts_with("freeze-3-late-"));
+    assert_eq!(read_back(&captures[0]), ((0..=5).collect(), vec![3]));
+}
