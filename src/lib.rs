@@ -15,6 +15,8 @@
 //!   stamped and lock-free; [`recorder::replay_merged`] / [`MergedReader`] read all lanes as one
 //!   timeline, ordered by `(timestamp, lane, seq)`.
 //! * [`archive::Archiver`] — drain a ring into a journal losslessly on a background thread.
+//! * [`freeze::Freezer`] — keep the records before and after each failure (or explicit trigger)
+//!   of a ring or recorder directory, each window written as a capture of its own.
 //! * [`replay::Paced`] — feed a capture back at its recorded pace (× a speed), measuring how
 //!   late each record is released.
 //! * [`detect`](fn@detect) — what a path holds (ring, journal, lone segment, archive, or someone else's file);
@@ -55,6 +57,7 @@
 //! * [`journal`] — the segmented log: writer, group commit, scan/validate, cut/repair, readers.
 //! * [`recorder`] — lanes of rings in one directory, merged reading (above [`ring`]).
 //! * [`archive`] — ring → journal archiving and reading archives back.
+//! * [`freeze`] — pre/post-trigger captures of a ring or recorder directory (above [`archive`]).
 //! * [`detect`](mod@detect), [`value`] — what a path is; typed field values decoded by a layout.
 //! * [`capture`], [`compare`] — any capture as record streams (above [`recorder`], [`archive`]);
 //!   the certification comparison over two of them.
@@ -76,6 +79,7 @@ pub mod capture;
 pub mod compare;
 pub mod detect;
 pub mod error;
+pub mod freeze;
 pub mod journal;
 pub mod lowlevel;
 mod record;

@@ -11,6 +11,7 @@ mod diff;
 mod dump;
 mod error;
 mod export;
+mod freeze;
 mod input;
 mod inspect;
 mod output;
@@ -41,7 +42,7 @@ foreign or mismatched input.";
 #[command(
     name = "replaylog",
     version,
-    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, report, archive, demo",
+    about = "Memory-mapped ring flight recorder and journal: inspect, dump, validate, repair, tail, export, diff, report, archive, freeze, demo",
     after_help = AFTER_HELP
 )]
 struct Cli {
@@ -93,6 +94,12 @@ enum Command {
     /// lossless, 1 records missed.
     #[command(after_help = AFTER_HELP)]
     Archive(archive::ArchiveArgs),
+    /// Follow a ring or recorder directory from its end and, on each failure (or SIGUSR2, or a
+    /// touch file), write the records before and after it into a capture of its own (an archive
+    /// journal every command reads); --now copies the live window once. One line per capture on
+    /// stdout. Exit 0; 1 a capture misses seqs the writer overwrote first.
+    #[command(after_help = AFTER_HELP)]
+    Freeze(freeze::FreezeArgs),
     /// Record a simulated control loop into a ring as fast as possible (--threads N: N loops into N
     /// lanes of a recorder directory), measure append latency, then reopen, replay and verify
     /// every record, every injected failure and (with lanes) the merged timeline.
@@ -127,6 +134,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Archive(args) => archive::run(&args),
+        Command::Freeze(args) => freeze::run(&args),
     };
     match result {
         Ok(code) => code,
