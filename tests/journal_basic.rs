@@ -472,13 +472,11 @@ fn group_commit_shares_fdatasyncs_between_writer_threads() {
 }
 
 /// The exact group-commit interleaving, built with a gate on fdatasync instead of timing: a
-/// leader is inside its fdatasync while three more writers append; when the gate opens, one
-/// more commit covers all three, and no writer returns before its entry is durable.
-#[test]
-fn followers_share_the_next_leaders_fdatasync() {
-    let sim = SimStorage::new();
-    let opts = JournalOptions::default().sync(SyncMode::Sync).ack(Ack::Watermarked).storage(Arc::new(sim.clone()));
-    let j = Arc::new(Journal::open("/g", opts).unwrap());
+/// leader is inside its fdatasync while three more writers append; asserts that nobody is
+/// acknowledged before the gate opens and that every writer returns its own LSN after it.
+/// Returns the journal and the fdatasyncs its writes took.
+fn leader_inside_fdatasync_three_followers(sim: &SimStorage, opts: JournalOptions, dir: &str) -> (Journal, u64) {
+    let j = Arc::new(Journal::open(dir, opts.storage(Arc::new(sim.clone()))).unwrap());
     let base = sim.syncs();
     sim.hold_syncs();
     let spawn = |data: &'static [u8]| {
@@ -500,9 +498,19 @@ fn followers_share_the_next_leaders_fdatasync() {
     let mut got: Vec<Lsn> = followers.into_iter().map(|f| f.join().unwrap()).collect();
     got.sort();
     assert_eq!(got, vec![Lsn(2), Lsn(3), Lsn(4)]);
+    (Arc::into_inner(j).unwrap(), sim.syncs() - base)
+}
+
+/// `Ack::Watermarked`: when the gate opens, one more commit covers all three followers, and no
+/// writer returns before a durable watermark covers its entry.
+#[test]
+fn followers_share_the_next_leaders_fdatasync() {
+    let sim = SimStorage::new();
+    let opts = JournalOptions::default().sync(SyncMode::Sync).ack(Ack::Watermarked);
+    let (j, syncs) = leader_inside_fdatasync_three_followers(&sim, opts, "/g");
     // Round 1: the leader's frame. Round 2: the leader's watermark with the followers' frames
     // (acknowledges the leader). Round 3: the followers' watermark.
-    assert_eq!(sim.syncs() - base, 3, "three pipelined rounds");
+    assert_eq!(syncs, 3, "three pipelined rounds");
     assert_eq!(j.durable_lsn().unwrap(), Lsn(5));
 }
 
@@ -513,34 +521,14 @@ fn followers_share_the_next_leaders_fdatasync() {
 #[test]
 fn followers_are_acknowledged_by_one_fdatasync_of_their_frames_by_default() {
     let sim = SimStorage::new();
-    let opts = JournalOptions::default().sync(SyncMode::Sync).watermark_quiet_ms(60_000).storage(Arc::new(sim.clone()));
+    let opts = JournalOptions::default().sync(SyncMode::Sync).watermark_quiet_ms(60_000);
     assert_eq!(opts.ack, Ack::DataSynced, "the default policy");
-    let j = Arc::new(Journal::open("/d", opts).unwrap());
-    let base = sim.syncs();
-    sim.hold_syncs();
-    let spawn = |data: &'static [u8]| {
-        let j = j.clone();
-        std::thread::spawn(move || j.write(data).unwrap())
-    };
-    let leader = spawn(b"leader");
-    while sim.syncs_waiting() == 0 {
-        std::hint::spin_loop();
-    }
-    let followers: Vec<_> = [b"f1".as_slice(), b"f2", b"f3"].into_iter().map(spawn).collect();
-    while j.next_lsn().unwrap() != Lsn(5) {
-        std::hint::spin_loop();
-    }
-    assert_eq!(j.durable_lsn().unwrap(), Lsn(1));
-    sim.open_syncs();
-    assert_eq!(leader.join().unwrap(), Lsn(1));
-    for f in followers {
-        f.join().unwrap();
-    }
-    assert_eq!(sim.syncs() - base, 2, "one round for the leader's frame, one for the followers'");
+    let (j, syncs) = leader_inside_fdatasync_three_followers(&sim, opts, "/d");
+    assert_eq!(syncs, 2, "one round for the leader's frame, one for the followers'");
     assert_eq!(j.durable_lsn().unwrap(), Lsn(5));
     // The leader's watermark went out with round 2; the followers' is not written yet.
     assert_eq!(j.watermark_lsn().unwrap(), Lsn(2));
-    Arc::into_inner(j).unwrap().close().unwrap();
+    j.close().unwrap();
 }
 
 /// Rot, after a power cut, in the byte `at` of segment 0 of the journal in `dir` on `disk`:
