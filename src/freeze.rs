@@ -99,7 +99,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::archive::{ArchiveHeader, Gap, encode_record_in_lane};
+use crate::archive::{ArchiveHeader, Gap, encode_record_in_lane, stop_worker};
 use crate::error::{ReplayLogError, Result};
 use crate::format::journal::FRAME_HEADER_BYTES;
 use crate::journal::{Journal, JournalOptions, SyncMode};
@@ -495,25 +495,14 @@ impl Freezer {
     /// what is there (its `after_lacking` says how many after-records it lacks), syncs, and
     /// returns the final progress, or the first error the thread met.
     pub fn stop(mut self) -> Result<FreezeStats> {
-        self.stop.store(true, Ordering::Release);
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(Ok(()))) | None => Ok(self.stats()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err(ReplayLogError::io(
-                "freezer thread",
-                &self.dir,
-                std::io::Error::other("the freezer thread panicked"),
-            )),
-        }
+        stop_worker(&self.stop, self.thread.take(), "freezer thread", &self.dir)?;
+        Ok(self.stats())
     }
 }
 
 impl Drop for Freezer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = stop_worker(&self.stop, self.thread.take(), "freezer thread", &self.dir);
     }
 }
 

@@ -576,26 +576,31 @@ impl Archiver {
 
     /// Stops as [`Archiver::stop`] does; returns the final progress of every lane.
     pub fn stop_lanes(mut self) -> Result<Vec<LaneStats>> {
-        self.stop.store(true, Ordering::Release);
-        let r = self.thread.take().map(|t| t.join());
-        match r {
-            Some(Ok(Ok(()))) | None => Ok(self.lane_stats()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err(ReplayLogError::io(
-                "archiver thread",
-                &self.dir,
-                std::io::Error::other("the archiver thread panicked"),
-            )),
-        }
+        stop_worker(&self.stop, self.thread.take(), "archiver thread", &self.dir)?;
+        Ok(self.lane_stats())
     }
 }
 
 impl Drop for Archiver {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let _ = stop_worker(&self.stop, self.thread.take(), "archiver thread", &self.dir);
+    }
+}
+
+/// Stops a background worker (the archiver's, the freezer's): raises its stop flag, joins it,
+/// and returns its result — the first error it met, or an I/O error naming `what` and `dir` if
+/// it panicked. `None` (already stopped) is `Ok`.
+pub(crate) fn stop_worker(
+    stop: &AtomicBool,
+    thread: Option<JoinHandle<Result<()>>>,
+    what: &'static str,
+    dir: &Path,
+) -> Result<()> {
+    stop.store(true, Ordering::Release);
+    match thread.map(|t| t.join()) {
+        Some(Ok(r)) => r,
+        None => Ok(()),
+        Some(Err(_)) => Err(ReplayLogError::io(what, dir, std::io::Error::other(format!("the {what} panicked")))),
     }
 }
 
