@@ -8,12 +8,14 @@
 //! | recorder directory | one per lane, by lane name | the lane's ring seq |
 //! | archive journal (directory or one segment of it) | one per lane its entries name, else one unnamed | the archived ring seq |
 //! | plain journal (directory or segment) | one, unnamed: every entry is a record of its bytes | LSN |
+//! | a journal's segments held elsewhere ([`SegmentSource`]: an object store) | as an archive journal or a plain journal | as there |
 //!
 //! Damage is reported, never skipped silently: a ring's (or lane's) damage outside its live
 //! window and a journal's first problem are in [`Capture::problems`]; a record that cannot be
 //! read ends its stream with an error.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::archive::{ArchiveHeader, ArchiveReader};
 use crate::error::{ReplayLogError, Result};
@@ -75,6 +77,145 @@ enum Inner {
     Recorder(Box<RecorderDir>),
     Archive(Box<ArchiveReader>),
     Journal(Box<ReadOnlyJournal>),
+    Source(Box<SourceCapture>),
+}
+
+/// The segments of one journal (a plain journal or an archive) held somewhere else than a
+/// local directory: an object store, in `replaylog-ship`. [`Capture::open_source`] reads them
+/// one at a time, in order, each stream fetching each segment when it reaches it, so a capture
+/// is never downloaded whole before its first record is read, and at most one segment per
+/// stream is held in memory.
+pub trait SegmentSource: Send + Sync {
+    /// The capture's address, as errors and provenance name it (never a credential).
+    fn name(&self) -> &Path;
+    /// The segment numbers, ascending.
+    fn numbers(&self) -> Vec<u64>;
+    /// The lane names, when the source knows them without reading every segment (a
+    /// manifest); `None` makes [`Capture::open_source`] read every segment once to list them.
+    fn lanes(&self) -> Option<Vec<String>> {
+        None
+    }
+    /// The bytes of segment `number`, checked against what the source promises for it (its
+    /// length and digest): an error names the segment, and bytes that do not match are never
+    /// returned.
+    ///
+    /// # Errors
+    /// The source's own (a missing object is `Io` with kind `NotFound`; another digest is
+    /// `Corrupt` at that segment).
+    fn fetch(&self, number: u64) -> Result<Vec<u8>>;
+}
+
+/// An opened [`SegmentSource`]: the archive header from its first segment, if it has one.
+struct SourceCapture {
+    source: Arc<dyn SegmentSource>,
+    numbers: Vec<u64>,
+    header: Option<ArchiveHeader>,
+}
+
+impl SourceCapture {
+    /// The name a segment has in errors: the capture's address, then the segment's file name.
+    fn segment_path(&self, number: u64) -> PathBuf {
+        self.source.name().join(crate::format::journal::segment_name(number))
+    }
+
+    /// Fetches and opens segment `number`.
+    fn open_segment(&self, number: u64) -> Result<ReadOnlyJournal> {
+        let bytes = self.source.fetch(number)?;
+        ReadOnlyJournal::from_segment_bytes(self.segment_path(number), bytes)
+    }
+
+    /// Every record of segment `index` (of `numbers`) for `lane`, checking that it starts where
+    /// the previous one ended (`next_lsn`); a segment's damage ends the list with its error.
+    fn segment_records(
+        &self,
+        index: usize,
+        lane: Option<&str>,
+        next_lsn: &mut Option<u64>,
+    ) -> Vec<Result<CaptureRecord>> {
+        let number = self.numbers[index];
+        let path = self.segment_path(number);
+        let journal = match self.open_segment(number) {
+            Ok(j) => j,
+            Err(e) => return vec![Err(e)],
+        };
+        let summary = journal.segments().into_iter().next();
+        let first = summary.as_ref().and_then(|s| s.first_lsn);
+        if let (Some(want), Some(have)) = (*next_lsn, first) {
+            if want != have {
+                return vec![Err(ReplayLogError::Corrupt {
+                    path,
+                    location: crate::Location::Segment { segment: number, offset: 0 },
+                    reason: format!(
+                        "segment {number} starts at lsn {have}, but the segment before it ended before lsn {want}: \
+                         entries {} are missing",
+                        if have > want { format!("{want}..{}", have - 1) } else { format!("from {have} are repeated") }
+                    ),
+                })];
+            }
+        }
+        *next_lsn = summary.map(|s| s.next_lsn);
+        let mut out: Vec<Result<CaptureRecord>> = Vec::new();
+        if let Some(e) = journal.problem() {
+            out.push(Err(e));
+            return out;
+        }
+        match &self.header {
+            Some(h) => {
+                let reader = ArchiveReader::with_header(&path, journal, h.clone());
+                let entries = match reader.entries(Position::Start) {
+                    Ok(e) => e,
+                    Err(e) => return vec![Err(e)],
+                };
+                for e in entries {
+                    match e {
+                        Err(e) => {
+                            out.push(Err(e));
+                            break;
+                        }
+                        Ok(e) if lane.is_some() && e.lane.as_deref() != lane => {}
+                        Ok(e) => {
+                            let lsn = e.lsn;
+                            out.push(
+                                e.into_archived(&path).map(|a| CaptureRecord::from_raw(a.record, a.lane, Some(lsn))),
+                            );
+                        }
+                    }
+                }
+            }
+            None => match journal.iter_from(Position::Start) {
+                Err(e) => out.push(Err(e)),
+                Ok(items) => {
+                    for i in items {
+                        let fail = i.is_err();
+                        out.push(i.map(plain_record));
+                        if fail {
+                            break;
+                        }
+                    }
+                }
+            },
+        }
+        out
+    }
+
+    /// The records of one stream, segment after segment.
+    fn records(&self, lane: Option<String>) -> impl Iterator<Item = Result<CaptureRecord>> + '_ {
+        let mut next_lsn = None;
+        (0..self.numbers.len()).flat_map(move |i| self.segment_records(i, lane.as_deref(), &mut next_lsn))
+    }
+}
+
+/// A plain journal's entry as a record of its bytes.
+fn plain_record(i: crate::Item) -> CaptureRecord {
+    CaptureRecord {
+        seq: i.lsn,
+        epoch: 0,
+        timestamp_ns: None,
+        lane: None,
+        lsn: Some(i.lsn),
+        bytes: i.data,
+        evidence: None,
+    }
 }
 
 /// A capture opened read-only. See the [module docs](self).
@@ -142,6 +283,53 @@ impl Capture {
         Ok(capture)
     }
 
+    /// Opens the segments of a journal held elsewhere ([`SegmentSource`]): reads the first
+    /// segment to learn whether it is an archive (its header) or a plain journal; every other
+    /// segment is fetched when a stream reaches it.
+    ///
+    /// # Errors
+    /// `HeaderMismatch` (field `segments`) for a source without segments; the first segment's
+    /// fetch and open errors (a missing object, another digest, a foreign file).
+    pub fn open_source(source: Arc<dyn SegmentSource>) -> Result<Capture> {
+        let path = source.name().to_path_buf();
+        let numbers = source.numbers();
+        let Some(&first) = numbers.first() else {
+            return Err(ReplayLogError::mismatch(&path, "segments", "at least one journal segment", "none"));
+        };
+        let mut src = SourceCapture { source, numbers, header: None };
+        let journal = src.open_segment(first)?;
+        let kind = match journal.iter_from(Position::Start)?.next() {
+            Some(Ok(item)) if item.lsn == crate::archive::HEADER_LSN => {
+                match crate::archive::decode_header(&item.data) {
+                    Ok(h) => {
+                        src.header = Some(h);
+                        Kind::Archive
+                    }
+                    Err(crate::archive::ArchiveDecodeError::NotAnArchive) => Kind::JournalDir,
+                    Err(e) => {
+                        return Err(ReplayLogError::Corrupt {
+                            path: src.segment_path(first),
+                            location: crate::Location::Segment { segment: item.segment, offset: item.offset },
+                            reason: format!("archive header entry (lsn {}): {e}", item.lsn),
+                        });
+                    }
+                }
+            }
+            _ => Kind::JournalDir,
+        };
+        let known = src.source.lanes();
+        let mut capture =
+            Capture { path, kind, inner: Inner::Source(Box::new(src)), lanes: Vec::new(), windows: Vec::new() };
+        capture.lanes = match known {
+            Some(mut l) => {
+                l.sort();
+                l
+            }
+            None => capture.find_lanes()?,
+        };
+        Ok(capture)
+    }
+
     /// The path as given.
     pub fn path(&self) -> &Path {
         &self.path
@@ -158,6 +346,7 @@ impl Capture {
             Inner::Ring(r) => Some(r.info().record_bytes),
             Inner::Recorder(d) => reference(d).map(|r| r.info().record_bytes),
             Inner::Archive(a) => Some(a.header().record_bytes),
+            Inner::Source(s) => s.header.as_ref().map(|h| h.record_bytes),
             Inner::Journal(_) => None,
         }
     }
@@ -168,6 +357,7 @@ impl Capture {
             Inner::Ring(r) => r.layout(),
             Inner::Recorder(d) => reference(d).and_then(|r| r.layout()),
             Inner::Archive(a) => a.header().layout.as_ref(),
+            Inner::Source(s) => s.header.as_ref().and_then(|h| h.layout.as_ref()),
             Inner::Journal(_) => None,
         }
     }
@@ -178,6 +368,7 @@ impl Capture {
             Inner::Ring(r) => Some(r.info().schema_id),
             Inner::Recorder(d) => reference(d).map(|r| r.info().schema_id),
             Inner::Archive(a) => Some(a.header().schema_id),
+            Inner::Source(s) => s.header.as_ref().map(|h| h.schema_id),
             Inner::Journal(_) => None,
         }
     }
@@ -186,6 +377,7 @@ impl Capture {
     pub fn archive_header(&self) -> Option<&ArchiveHeader> {
         match &self.inner {
             Inner::Archive(a) => Some(a.header()),
+            Inner::Source(s) => s.header.as_ref(),
             _ => None,
         }
     }
@@ -222,6 +414,8 @@ impl Capture {
                 .collect(),
             Inner::Archive(a) => a.journal().problem().map(|e| e.to_string()).into_iter().collect(),
             Inner::Journal(j) => j.problem().map(|e| e.to_string()).into_iter().collect(),
+            // Each segment is checked when a stream reads it; its damage ends that stream.
+            Inner::Source(_) => Vec::new(),
         }
     }
 
@@ -267,17 +461,8 @@ impl Capture {
                     }
                 }))
             }
-            Inner::Journal(j) => Box::new(j.iter_from(Position::Start)?.map(|i| {
-                i.map(|i| CaptureRecord {
-                    seq: i.lsn,
-                    epoch: 0,
-                    timestamp_ns: None,
-                    lane: None,
-                    lsn: Some(i.lsn),
-                    bytes: i.data,
-                    evidence: None,
-                })
-            })),
+            Inner::Journal(j) => Box::new(j.iter_from(Position::Start)?.map(|i| i.map(plain_record))),
+            Inner::Source(s) => Box::new(s.records(lane.map(str::to_string))),
         };
         Ok(Records { inner, failed: false })
     }
@@ -307,7 +492,11 @@ impl Capture {
 
     /// Whether this is a plain journal (entries, not ring records).
     pub fn is_plain_journal(&self) -> bool {
-        matches!(self.inner, Inner::Journal(_))
+        match &self.inner {
+            Inner::Journal(_) => true,
+            Inner::Source(s) => s.header.is_none(),
+            _ => false,
+        }
     }
 
     fn find_lanes(&self) -> Result<Vec<String>> {
@@ -322,6 +511,28 @@ impl Capture {
                 let mut unnamed = false;
                 for e in a.entries(Position::Start)? {
                     // Damage is for the stream to report; the listing reads what it can.
+                    let Ok(e) = e else { break };
+                    match e.lane {
+                        Some(l) => {
+                            names.insert(l);
+                        }
+                        None => unnamed = true,
+                    }
+                }
+                if unnamed && !names.is_empty() {
+                    return Err(ReplayLogError::mismatch(
+                        &self.path,
+                        "lanes",
+                        "entries that all name a lane, or none that does",
+                        "both",
+                    ));
+                }
+                Ok(names.into_iter().collect())
+            }
+            Inner::Source(s) if s.header.is_some() => {
+                let mut names = std::collections::BTreeSet::new();
+                let mut unnamed = false;
+                for e in s.records(None) {
                     let Ok(e) = e else { break };
                     match e.lane {
                         Some(l) => {

@@ -204,11 +204,13 @@ impl std::fmt::Display for Location {
 }
 
 impl ReplayLogError {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An `Io` error: `op` failed on `path`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ReplayLogError::Io { op, path: path.into(), source }
     }
 
-    pub(crate) fn mismatch(
+    /// A `HeaderMismatch`: `path`'s `field` was expected to be `expected` and is `found`.
+    pub fn mismatch(
         path: impl Into<PathBuf>,
         field: &'static str,
         expected: impl ToString,

@@ -16,7 +16,7 @@ pub use options::{
     SYNC_INTERVAL_MS_MIN, SyncMode, WATERMARK_QUIET_MS_DEFAULT, WATERMARK_QUIET_MS_MAX,
 };
 pub use read::{
-    EntryKind, Item, JournalIter, Position, Problem, ReadOnlyJournal, SegmentSummary, Validation, repair, repair_with,
-    replay, validate, validate_with,
+    DirLock, EntryKind, Item, JournalIter, Position, Problem, ReadOnlyJournal, SegmentSummary, Validation, repair,
+    repair_with, replay, try_lock, validate, validate_with,
 };
 pub use writer::{Journal, Lsn};

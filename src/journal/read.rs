@@ -99,6 +99,32 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// A journal directory's writer lock, held by another process or thread than the writer: see
+/// [`try_lock`]. Released when dropped.
+pub struct DirLock {
+    _guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for DirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirLock")
+    }
+}
+
+/// Takes the lock a writer holds on `dir` ([`Journal::open`](crate::Journal::open) takes it for
+/// as long as the journal is open), without waiting: `None` when a writer holds it. While the
+/// returned lock lives no writer can open `dir` (its open fails with `Locked`), so a tool that
+/// needs the journal to stand still (shipping a closed journal's newest segment) holds it only
+/// for as long as it reads.
+///
+/// # Errors
+/// `Io` when `dir` cannot be opened or locked.
+pub fn try_lock(dir: impl AsRef<Path>) -> Result<Option<DirLock>> {
+    let dir = dir.as_ref();
+    let guard = FileStorage.lock_dir(dir).map_err(|e| ReplayLogError::io("flock", dir, e))?;
+    Ok(guard.map(|g| DirLock { _guard: g }))
+}
+
 /// Result of a read-only validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Validation {
@@ -197,6 +223,19 @@ impl ReadOnlyJournal {
         let segs = vec![seg];
         let verdict = scan::judge(&segs, false);
         Ok(ReadOnlyJournal { storage, scan: Scan { dir, segs, leftovers: Vec::new(), verdict } })
+    }
+
+    /// One segment held in memory (fetched from elsewhere, e.g. an object store), opened as
+    /// [`ReadOnlyJournal::open_segment`] opens a file; `path` is the name errors give it (its
+    /// file name, when a segment name, gives the segment number). Nothing touches a disk.
+    ///
+    /// # Errors
+    /// As [`ReadOnlyJournal::open_segment`].
+    pub fn from_segment_bytes(path: impl AsRef<Path>, bytes: Vec<u8>) -> Result<ReadOnlyJournal> {
+        let path = path.as_ref();
+        let disk = crate::storage::sim::SimStorage::new();
+        disk.set_contents(path, bytes);
+        Self::open_segment_with(Arc::new(disk), path)
     }
 
     /// The segments, oldest first.

@@ -736,8 +736,12 @@ impl Shared {
             let mut removed = false;
             while st.segments.len() > max as usize && st.snapshot_segment.is_some_and(|s| st.segments[0] < s) {
                 let old = self.dir.join(segment_name(st.segments[0]));
-                if let Err(e) = storage.remove(&old) {
-                    return Err(self.poison(&mut st, ReplayLogError::io("remove", &old, e)));
+                match storage.remove(&old) {
+                    // Already gone: `replaylog ship --delete-after-verify` removes shipped
+                    // segments that replay from the newest snapshot no longer needs, as this does.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(self.poison(&mut st, ReplayLogError::io("remove", &old, e))),
+                    Ok(()) => {}
                 }
                 st.segments.pop_front();
                 removed = true;

@@ -1,0 +1,549 @@
+//! [`Shipper`]: uploads a journal's shippable segments, verifies them, then lists them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload,
+    WriteMultipart,
+};
+use replaylog::archive::{ArchiveHeader, ArchiveReader};
+use replaylog::{Kind, Position, ReadOnlyJournal, ReplayLogError};
+
+use crate::manifest::{MANIFEST_NAME, Manifest, ManifestSegment};
+use crate::retry::{Attempt, RetryPolicy, retrying};
+use crate::target::Target;
+use crate::{Result, ShipError, sha256_hex};
+
+/// The object metadata key holding a segment's SHA-256 (S3: `x-amz-meta-replaylog-sha256`).
+pub(crate) const META_SHA256: &str = "replaylog-sha256";
+/// The object metadata key holding a segment's length.
+pub(crate) const META_BYTES: &str = "replaylog-bytes";
+
+/// How segments are uploaded.
+#[derive(Clone, Debug)]
+pub struct ShipOptions {
+    /// Segments longer than this go up as multipart uploads (default 8 MiB).
+    pub multipart_bytes: u64,
+    /// The part size of a multipart upload (default 8 MiB; S3 needs at least 5 MiB).
+    pub part_bytes: usize,
+    /// Retries of each request after a transient error.
+    pub retry: RetryPolicy,
+    /// Delete local segments once shipped and verified, when replay no longer needs them (see
+    /// the crate docs).
+    pub delete_after_verify: bool,
+}
+
+impl Default for ShipOptions {
+    fn default() -> Self {
+        ShipOptions {
+            multipart_bytes: 8 << 20,
+            part_bytes: 8 << 20,
+            retry: RetryPolicy::default(),
+            delete_after_verify: false,
+        }
+    }
+}
+
+/// What a ship run did, one event at a time (the CLI prints one line per event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Segment uploaded, verified and listed in the manifest.
+    Shipped {
+        /// Segment number.
+        number: u64,
+        /// Its bytes.
+        bytes: u64,
+        /// Uploaded in parts.
+        multipart: bool,
+        /// It replaced an earlier upload of the same segment (a newest segment that grew).
+        replaced: bool,
+    },
+    /// A request failed with a transient error and is retried.
+    Retry {
+        /// The object's URL.
+        url: String,
+        /// Attempt that failed (1 = the first).
+        attempt: u32,
+        /// The error, redacted.
+        what: String,
+        /// The wait before the next attempt.
+        wait: Duration,
+    },
+    /// Not shipped: a live writer may still append to it.
+    LiveTail {
+        /// Segment number.
+        number: u64,
+    },
+    /// A shipped and verified local segment deleted (`delete_after_verify`).
+    Deleted {
+        /// Segment number.
+        number: u64,
+    },
+    /// Local segments kept although shipped (`delete_after_verify`), and why.
+    Kept {
+        /// How many.
+        count: usize,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The outcome of one [`Shipper::ship`] run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShipReport {
+    /// Segments uploaded by this run.
+    pub shipped: Vec<u64>,
+    /// Segments already shipped (same bytes) before this run.
+    pub present: Vec<u64>,
+    /// The newest segment, not shipped because a writer holds the journal.
+    pub live_tail: Option<u64>,
+    /// Local segments deleted.
+    pub deleted: Vec<u64>,
+    /// Bytes uploaded.
+    pub bytes_shipped: u64,
+    /// Retries made.
+    pub retries: u32,
+    /// Segments the manifest lists after the run.
+    pub manifest_segments: usize,
+}
+
+/// Ships journals to one [`Target`]. See the crate docs for the rules.
+pub struct Shipper {
+    target: Target,
+    opts: ShipOptions,
+    rt: tokio::runtime::Runtime,
+    /// Whether the store keeps object metadata (a local directory does not: verification then
+    /// reads the object back).
+    attributes: AtomicBool,
+}
+
+impl std::fmt::Debug for Shipper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shipper").field("url", &self.target.url).finish_non_exhaustive()
+    }
+}
+
+/// One local segment to ship: its summary and bytes.
+struct Local {
+    number: u64,
+    path: PathBuf,
+    bytes: Bytes,
+    sha256: String,
+    sealed: bool,
+    first_lsn: Option<u64>,
+    next_lsn: u64,
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
+}
+
+impl Shipper {
+    /// A shipper to the store and prefix `url` names (credentials from the environment).
+    ///
+    /// # Errors
+    /// [`ShipError::BadUrl`].
+    pub fn open(url: &str, opts: ShipOptions) -> Result<Shipper> {
+        Ok(Shipper::new(Target::parse(url)?, opts))
+    }
+
+    /// A shipper to `target`.
+    pub fn new(target: Target, opts: ShipOptions) -> Shipper {
+        Shipper { target, opts, rt: runtime(), attributes: AtomicBool::new(true) }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Ships every shippable segment of the journal or archive directory `source` that the
+    /// manifest does not list yet, verifies each, lists it; then, with
+    /// [`ShipOptions::delete_after_verify`], deletes what may go. `on` hears every event.
+    ///
+    /// # Errors
+    /// [`ShipError::Local`] for a source that is not a journal or is damaged in a segment to be
+    /// shipped (the segments before it are shipped first); [`ShipError::Conflict`] for a
+    /// manifest that is not ours, or a sealed segment whose bytes changed since it was shipped;
+    /// the store's errors after retries. Nothing local is deleted after an error.
+    pub fn ship(&self, source: &Path, on: &mut dyn FnMut(&Event)) -> Result<ShipReport> {
+        let kind = replaylog::detect(source)?;
+        if !matches!(kind, Kind::JournalDir | Kind::Archive) {
+            return Err(ShipError::Local(ReplayLogError::mismatch(
+                source,
+                "kind",
+                "a journal or archive directory",
+                match kind {
+                    Kind::Foreign(why) => why.to_string(),
+                    other => format!("{other:?}"),
+                },
+            )));
+        }
+        let archive = if kind == Kind::Archive { Some(ArchiveReader::open(source)?.header().clone()) } else { None };
+        let mut report = ShipReport::default();
+        let mut manifest = self
+            .rt
+            .block_on(self.load_manifest(on, &mut report.retries))?
+            .unwrap_or_else(|| Manifest::new(kind_name(&archive)));
+        if manifest.kind != kind_name(&archive) {
+            return Err(ShipError::Conflict {
+                url: self.target.url_of(MANIFEST_NAME),
+                what: format!(
+                    "the prefix holds a shipped {}, and {} is a {}",
+                    manifest.kind,
+                    source.display(),
+                    kind_name(&archive)
+                ),
+                fix: "ship each capture to its own prefix".into(),
+            });
+        }
+        let (locals, live_tail, damage) = read_shippable(source)?;
+        report.live_tail = live_tail;
+        if let Some(n) = live_tail {
+            on(&Event::LiveTail { number: n });
+        }
+        for local in locals {
+            let previous = manifest.get(local.number).cloned();
+            if let Some(p) = &previous {
+                if p.sha256 == local.sha256 && p.bytes == local.bytes.len() as u64 {
+                    report.present.push(local.number);
+                    continue;
+                }
+                if p.sealed {
+                    return Err(ShipError::Conflict {
+                        url: self.target.url_of(&p.name),
+                        what: format!(
+                            "segment {} was shipped sealed ({} bytes, sha256 {}) and the local file {} now differs \
+                             ({} bytes, sha256 {})",
+                            local.number,
+                            p.bytes,
+                            p.sha256,
+                            local.path.display(),
+                            local.bytes.len(),
+                            local.sha256
+                        ),
+                        fix: "a sealed segment never changes: check what rewrote the local file; nothing was uploaded"
+                            .into(),
+                    });
+                }
+            }
+            let lanes = match &archive {
+                Some(h) => lanes_of(&local, h)?,
+                None => Vec::new(),
+            };
+            let entry = ManifestSegment {
+                number: local.number,
+                name: replaylog::lowlevel::format::journal::segment_name(local.number),
+                bytes: local.bytes.len() as u64,
+                sha256: local.sha256.clone(),
+                sealed: local.sealed,
+                first_lsn: local.first_lsn,
+                next_lsn: local.next_lsn,
+                lanes,
+            };
+            let multipart =
+                self.rt.block_on(self.upload_verified(&entry, local.bytes.clone(), on, &mut report.retries))?;
+            manifest.put(entry.clone());
+            self.rt.block_on(self.store_manifest(&manifest, on, &mut report.retries))?;
+            report.shipped.push(local.number);
+            report.bytes_shipped += entry.bytes;
+            on(&Event::Shipped { number: local.number, bytes: entry.bytes, multipart, replaced: previous.is_some() });
+        }
+        report.manifest_segments = manifest.segments.len();
+        if let Some(e) = damage {
+            return Err(ShipError::Local(e));
+        }
+        if self.opts.delete_after_verify {
+            self.retire(source, &archive, &manifest, &mut report, on)?;
+        }
+        Ok(report)
+    }
+
+    /// The manifest, `None` when the prefix has none yet.
+    async fn load_manifest(&self, on: &mut dyn FnMut(&Event), retries: &mut u32) -> Result<Option<Manifest>> {
+        let key = self.target.key(MANIFEST_NAME);
+        let url = self.target.url_of(MANIFEST_NAME);
+        let got = retrying(
+            &self.opts.retry,
+            &url,
+            |attempt, what, wait| {
+                *retries += 1;
+                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
+            },
+            || async {
+                match self.target.store.get(&key).await {
+                    Ok(r) => Ok(Some(r.bytes().await?)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(Attempt::Store(e)),
+                }
+            },
+        )
+        .await?;
+        match got {
+            None => Ok(None),
+            Some(bytes) => Manifest::parse(&bytes).map(Some).map_err(|why| ShipError::Conflict {
+                url,
+                what: why,
+                fix: "this object is not a replaylog manifest: ship to another prefix (nothing was changed)".into(),
+            }),
+        }
+    }
+
+    async fn store_manifest(&self, m: &Manifest, on: &mut dyn FnMut(&Event), retries: &mut u32) -> Result<()> {
+        let key = self.target.key(MANIFEST_NAME);
+        let url = self.target.url_of(MANIFEST_NAME);
+        let body = Bytes::from(m.to_bytes());
+        retrying(
+            &self.opts.retry,
+            &url,
+            |attempt, what, wait| {
+                *retries += 1;
+                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
+            },
+            || async {
+                self.target
+                    .store
+                    .put(&key, PutPayload::from(body.clone()))
+                    .await
+                    .map_err(|e| not_found_is_bucket(e, &url))?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Uploads a segment and checks it, retrying both; returns whether it went up in parts.
+    async fn upload_verified(
+        &self,
+        seg: &ManifestSegment,
+        bytes: Bytes,
+        on: &mut dyn FnMut(&Event),
+        retries: &mut u32,
+    ) -> Result<bool> {
+        let key = self.target.key(&seg.name);
+        let url = self.target.url_of(&seg.name);
+        let multipart = bytes.len() as u64 > self.opts.multipart_bytes;
+        retrying(
+            &self.opts.retry,
+            &url,
+            |attempt, what, wait| {
+                *retries += 1;
+                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
+            },
+            || async {
+                self.upload(&key, &url, seg, bytes.clone(), multipart).await?;
+                self.verify(&key, seg).await
+            },
+        )
+        .await?;
+        Ok(multipart)
+    }
+
+    async fn upload(
+        &self,
+        key: &object_store::path::Path,
+        url: &str,
+        seg: &ManifestSegment,
+        bytes: Bytes,
+        multipart: bool,
+    ) -> std::result::Result<(), Attempt> {
+        loop {
+            let attributes = if self.attributes.load(Ordering::Relaxed) {
+                Attributes::from_iter([
+                    (Attribute::Metadata(META_SHA256.into()), seg.sha256.clone()),
+                    (Attribute::Metadata(META_BYTES.into()), seg.bytes.to_string()),
+                ])
+            } else {
+                Attributes::new()
+            };
+            let result = if multipart {
+                let opts = PutMultipartOptions { attributes, ..Default::default() };
+                match self.target.store.put_multipart_opts(key, opts).await {
+                    Ok(upload) => {
+                        let mut w = WriteMultipart::new_with_chunk_size(upload, self.opts.part_bytes);
+                        w.put(bytes.clone());
+                        match w.finish().await {
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                let opts = PutOptions { attributes, ..Default::default() };
+                self.target.store.put_opts(key, PutPayload::from(bytes.clone()), opts).await.map(|_| ())
+            };
+            match result {
+                // A store without object metadata (a local directory): upload without it, and
+                // verify by reading the object back.
+                Err(object_store::Error::NotImplemented { .. }) if self.attributes.swap(false, Ordering::Relaxed) => {
+                    continue;
+                }
+                Err(e) => return Err(not_found_is_bucket(e, url)),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    /// HEAD: the object's size and stored digest; a store without metadata is read back.
+    async fn verify(&self, key: &object_store::path::Path, seg: &ManifestSegment) -> std::result::Result<(), Attempt> {
+        let head = self.target.store.get_opts(key, GetOptions { head: true, ..Default::default() }).await?;
+        if head.meta.size != seg.bytes {
+            return Err(Attempt::Again(format!(
+                "uploaded object is {} bytes, the segment {}",
+                head.meta.size, seg.bytes
+            )));
+        }
+        match head.attributes.get(&Attribute::Metadata(META_SHA256.into())) {
+            Some(v) if v.as_ref() == seg.sha256 => Ok(()),
+            Some(v) => {
+                Err(Attempt::Again(format!("uploaded object has sha256 {}, the segment {}", v.as_ref(), seg.sha256)))
+            }
+            None => {
+                let back = self.target.store.get(key).await?.bytes().await?;
+                let sha = sha256_hex(&back);
+                if sha == seg.sha256 && back.len() as u64 == seg.bytes {
+                    Ok(())
+                } else {
+                    Err(Attempt::Again(format!(
+                        "uploaded object reads back with sha256 {sha}, the segment has {}",
+                        seg.sha256
+                    )))
+                }
+            }
+        }
+    }
+
+    /// `delete_after_verify`: deletes the oldest local segments that are shipped, verified now
+    /// by HEAD, sealed, and older than the segment of the newest snapshot.
+    fn retire(
+        &self,
+        source: &Path,
+        archive: &Option<ArchiveHeader>,
+        m: &Manifest,
+        report: &mut ShipReport,
+        on: &mut dyn FnMut(&Event),
+    ) -> Result<()> {
+        let journal = ReadOnlyJournal::open(source)?;
+        let segments = journal.segments();
+        let snapshot_segment = segments.iter().rev().find(|s| s.has_snapshot).map(|s| s.number);
+        let keep_why = match (archive, snapshot_segment) {
+            (Some(_), _) => Some("an archive's first segment holds its header and replay reads from it".to_string()),
+            (None, None) => Some("the journal has no snapshot, so replay reads from its first segment".to_string()),
+            (None, Some(_)) => None,
+        };
+        if let Some(why) = keep_why {
+            on(&Event::Kept { count: segments.len(), why });
+            return Ok(());
+        }
+        let before = snapshot_segment.expect("checked");
+        let mut deleted_any = false;
+        for s in segments.iter().take_while(|s| s.number < before && s.sealed) {
+            let Some(entry) = m.get(s.number) else { break };
+            let local_len =
+                std::fs::metadata(&s.path).map(|md| md.len()).map_err(|e| ReplayLogError::io("stat", &s.path, e))?;
+            if local_len != entry.bytes {
+                break;
+            }
+            let key = self.target.key(&entry.name);
+            self.rt.block_on(retrying(
+                &self.opts.retry,
+                &self.target.url_of(&entry.name),
+                |_, _, _| {},
+                || self.verify(&key, entry),
+            ))?;
+            std::fs::remove_file(&s.path).map_err(|e| ReplayLogError::io("remove", &s.path, e))?;
+            deleted_any = true;
+            report.deleted.push(s.number);
+            on(&Event::Deleted { number: s.number });
+        }
+        if deleted_any {
+            std::fs::File::open(source)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| ReplayLogError::io("fsync directory", source, e))?;
+        }
+        let kept = segments.iter().filter(|s| s.number >= before).count();
+        on(&Event::Kept { count: kept, why: format!("replay from the newest snapshot (segment {before}) needs them") });
+        Ok(())
+    }
+}
+
+/// A PUT's "not found" is the bucket's: permanent, saying what to create.
+fn not_found_is_bucket(e: object_store::Error, url: &str) -> Attempt {
+    match e {
+        object_store::Error::NotFound { .. } => Attempt::Stop(ShipError::Permanent {
+            url: url.into(),
+            what: "the bucket does not exist".into(),
+            fix: "create it first (e.g. `garage bucket create NAME`, `aws s3 mb s3://NAME`), or fix the bucket in the URL".into(),
+        }),
+        e => Attempt::Store(e),
+    }
+}
+
+fn kind_name(archive: &Option<ArchiveHeader>) -> &'static str {
+    if archive.is_some() { "archive" } else { "journal" }
+}
+
+/// The segments of `dir` that may ship, with their bytes: every sealed one, and the newest one
+/// too when no writer holds the directory (read while holding its lock). Also the newest
+/// segment's number when a writer holds it, and the first damage in a segment that would ship
+/// (the segments before it are returned).
+fn read_shippable(dir: &Path) -> Result<(Vec<Local>, Option<u64>, Option<ReplayLogError>)> {
+    let lock = replaylog::journal::try_lock(dir)?;
+    let journal = ReadOnlyJournal::open(dir)?;
+    let segments = journal.segments();
+    let mut out = Vec::new();
+    let mut live_tail = None;
+    for (i, s) in segments.iter().enumerate() {
+        let newest = i + 1 == segments.len();
+        if !s.sealed && !(newest && lock.is_some()) {
+            if newest {
+                live_tail = Some(s.number);
+            } else {
+                return Ok((out, None, Some(unsealed_in_middle(dir, s.number))));
+            }
+            break;
+        }
+        let bytes = std::fs::read(&s.path).map_err(|e| ReplayLogError::io("read", &s.path, e))?;
+        // Each segment is checked on its own before it ships: damage is reported, not shipped.
+        let alone = ReadOnlyJournal::from_segment_bytes(&s.path, bytes.clone())?;
+        if let Some(e) = alone.problem() {
+            return Ok((out, live_tail, Some(e)));
+        }
+        out.push(Local {
+            number: s.number,
+            path: s.path.clone(),
+            sha256: sha256_hex(&bytes),
+            bytes: Bytes::from(bytes),
+            sealed: s.sealed,
+            first_lsn: s.first_lsn,
+            next_lsn: s.next_lsn,
+        });
+    }
+    drop(lock);
+    Ok((out, live_tail, None))
+}
+
+fn unsealed_in_middle(dir: &Path, number: u64) -> ReplayLogError {
+    ReplayLogError::Corrupt {
+        path: dir.join(replaylog::lowlevel::format::journal::segment_name(number)),
+        location: replaylog::Location::Segment { segment: number, offset: 0 },
+        reason: "an unsealed segment that is not the newest".into(),
+    }
+}
+
+/// The lanes an archive segment's entries name.
+fn lanes_of(local: &Local, header: &ArchiveHeader) -> Result<Vec<String>> {
+    let journal = ReadOnlyJournal::from_segment_bytes(&local.path, local.bytes.to_vec())?;
+    let reader = ArchiveReader::with_header(&local.path, journal, header.clone());
+    let mut lanes = std::collections::BTreeSet::new();
+    for e in reader.entries(Position::Start)? {
+        if let Some(l) = e?.lane {
+            lanes.insert(l);
+        }
+    }
+    Ok(lanes.into_iter().collect())
+}
