@@ -124,76 +124,92 @@ impl SourceCapture {
         ReadOnlyJournal::from_segment_bytes(self.segment_path(number), bytes)
     }
 
-    /// Every record of segment `index` (of `numbers`) for `lane`, checking that it starts where
-    /// the previous one ended (`next_lsn`); a segment's damage ends the list with its error.
+    /// Fetches segment `index` (of `numbers`), checking that it starts where the previous one
+    /// ended (`next_lsn`, updated) and that it is intact.
+    fn fetch_checked(&self, index: usize, next_lsn: &mut Option<u64>) -> Result<(PathBuf, ReadOnlyJournal)> {
+        let number = self.numbers[index];
+        let path = self.segment_path(number);
+        let journal = self.open_segment(number)?;
+        let summary = journal.segments().into_iter().next();
+        let first = summary.as_ref().and_then(|s| s.first_lsn);
+        if let (Some(want), Some(have)) = (*next_lsn, first) {
+            if want != have {
+                return Err(ReplayLogError::Corrupt {
+                    path,
+                    location: crate::Location::Segment { segment: number, offset: 0 },
+                    reason: format!(
+                        "segment {number} starts at lsn {have}, but the segment before it ended before lsn {want}: \
+                         {}",
+                        if have > want {
+                            format!("entries {want}..{} are missing", have - 1)
+                        } else {
+                            format!("entries from {have} would repeat")
+                        }
+                    ),
+                });
+            }
+        }
+        *next_lsn = summary.map(|s| s.next_lsn);
+        if let Some(e) = journal.problem() {
+            return Err(e);
+        }
+        Ok((path, journal))
+    }
+
+    /// Every entry of segment `index` (a plain journal); damage ends the list with its error.
+    fn segment_items(&self, index: usize, next_lsn: &mut Option<u64>) -> Vec<Result<crate::Item>> {
+        let journal = match self.fetch_checked(index, next_lsn) {
+            Ok((_, j)) => j,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::new();
+        match journal.iter_from(Position::Start) {
+            Err(e) => out.push(Err(e)),
+            Ok(items) => {
+                for i in items {
+                    let fail = i.is_err();
+                    out.push(i);
+                    if fail {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every record of segment `index` for `lane`; damage ends the list with its error.
     fn segment_records(
         &self,
         index: usize,
         lane: Option<&str>,
         next_lsn: &mut Option<u64>,
     ) -> Vec<Result<CaptureRecord>> {
-        let number = self.numbers[index];
-        let path = self.segment_path(number);
-        let journal = match self.open_segment(number) {
-            Ok(j) => j,
+        let Some(h) = &self.header else {
+            return self.segment_items(index, next_lsn).into_iter().map(|i| i.map(plain_record)).collect();
+        };
+        let (path, journal) = match self.fetch_checked(index, next_lsn) {
+            Ok(x) => x,
             Err(e) => return vec![Err(e)],
         };
-        let summary = journal.segments().into_iter().next();
-        let first = summary.as_ref().and_then(|s| s.first_lsn);
-        if let (Some(want), Some(have)) = (*next_lsn, first) {
-            if want != have {
-                return vec![Err(ReplayLogError::Corrupt {
-                    path,
-                    location: crate::Location::Segment { segment: number, offset: 0 },
-                    reason: format!(
-                        "segment {number} starts at lsn {have}, but the segment before it ended before lsn {want}: \
-                         entries {} are missing",
-                        if have > want { format!("{want}..{}", have - 1) } else { format!("from {have} are repeated") }
-                    ),
-                })];
-            }
-        }
-        *next_lsn = summary.map(|s| s.next_lsn);
-        let mut out: Vec<Result<CaptureRecord>> = Vec::new();
-        if let Some(e) = journal.problem() {
-            out.push(Err(e));
-            return out;
-        }
-        match &self.header {
-            Some(h) => {
-                let reader = ArchiveReader::with_header(&path, journal, h.clone());
-                let entries = match reader.entries(Position::Start) {
-                    Ok(e) => e,
-                    Err(e) => return vec![Err(e)],
-                };
-                for e in entries {
-                    match e {
-                        Err(e) => {
-                            out.push(Err(e));
-                            break;
-                        }
-                        Ok(e) if lane.is_some() && e.lane.as_deref() != lane => {}
-                        Ok(e) => {
-                            let lsn = e.lsn;
-                            out.push(
-                                e.into_archived(&path).map(|a| CaptureRecord::from_raw(a.record, a.lane, Some(lsn))),
-                            );
-                        }
-                    }
+        let reader = ArchiveReader::with_header(&path, journal, h.clone());
+        let entries = match reader.entries(Position::Start) {
+            Ok(e) => e,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            match e {
+                Err(e) => {
+                    out.push(Err(e));
+                    break;
+                }
+                Ok(e) if lane.is_some() && e.lane.as_deref() != lane => {}
+                Ok(e) => {
+                    let lsn = e.lsn;
+                    out.push(e.into_archived(&path).map(|a| CaptureRecord::from_raw(a.record, a.lane, Some(lsn))));
                 }
             }
-            None => match journal.iter_from(Position::Start) {
-                Err(e) => out.push(Err(e)),
-                Ok(items) => {
-                    for i in items {
-                        let fail = i.is_err();
-                        out.push(i.map(plain_record));
-                        if fail {
-                            break;
-                        }
-                    }
-                }
-            },
         }
         out
     }
@@ -487,6 +503,43 @@ impl Capture {
                 }),
             }
         }));
+        Some(Records { inner, failed: false })
+    }
+
+    /// A plain journal's entries with their kind and place (local or from a [`SegmentSource`]);
+    /// `None` for other kinds. Damage ends the iteration with its error.
+    ///
+    /// # Errors
+    /// As [`ReadOnlyJournal::iter_from`].
+    pub fn entries(&self) -> Option<Result<Box<dyn Iterator<Item = Result<crate::Item>> + '_>>> {
+        match &self.inner {
+            Inner::Journal(j) => Some(j.iter_from(Position::Start).map(|i| Box::new(i) as Box<dyn Iterator<Item = _>>)),
+            Inner::Source(s) if s.header.is_none() => {
+                let mut next_lsn = None;
+                Some(Ok(Box::new((0..s.numbers.len()).flat_map(move |i| s.segment_items(i, &mut next_lsn)))))
+            }
+            _ => None,
+        }
+    }
+
+    /// Every record of an archive (local or from a [`SegmentSource`]) in the order they were
+    /// archived, whatever lane each names; `None` for other kinds.
+    pub fn archived_records(&self) -> Option<Records<'_>> {
+        let inner: Box<dyn Iterator<Item = Result<CaptureRecord>> + '_> = match &self.inner {
+            Inner::Archive(a) => {
+                let path = self.path.clone();
+                match a.entries(Position::Start) {
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                    Ok(entries) => Box::new(entries.map(move |e| {
+                        let e = e?;
+                        let lsn = e.lsn;
+                        e.into_archived(&path).map(|a| CaptureRecord::from_raw(a.record, a.lane, Some(lsn)))
+                    })),
+                }
+            }
+            Inner::Source(s) if s.header.is_some() => Box::new(s.records(None)),
+            _ => return None,
+        };
         Some(Records { inner, failed: false })
     }
 

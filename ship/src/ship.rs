@@ -499,7 +499,8 @@ fn read_shippable(dir: &Path) -> Result<(Vec<Local>, Option<u64>, Option<ReplayL
     let mut live_tail = None;
     for (i, s) in segments.iter().enumerate() {
         let newest = i + 1 == segments.len();
-        if !s.sealed && !(newest && lock.is_some()) {
+        let shippable = s.sealed || (newest && lock.is_some());
+        if !shippable {
             if newest {
                 live_tail = Some(s.number);
             } else {

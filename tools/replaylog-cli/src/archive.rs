@@ -46,6 +46,51 @@ pub struct ArchiveArgs {
     /// Print no progress lines, only the summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Ship the archive's segments to this object-store URL as they seal (s3://BUCKET/PREFIX,
+    /// gs://, az://, file:///DIR; see `replaylog ship`), and its newest segment once the
+    /// archiver has closed it. Exit 1 if shipping failed (the archive itself is complete).
+    #[arg(long, value_name = "URL")]
+    pub ship: Option<String>,
+}
+
+/// `--ship`: ships sealed segments every two seconds while archiving, and everything at the end.
+struct ShipAlong {
+    shipper: replaylog_ship::Shipper,
+    last: std::time::Instant,
+}
+
+impl ShipAlong {
+    fn new(args: &ArchiveArgs) -> Result<Option<ShipAlong>> {
+        let Some(url) = &args.ship else { return Ok(None) };
+        let shipper = replaylog_ship::Shipper::open(url, replaylog_ship::ShipOptions::default())
+            .map_err(|e| crate::remote::ship_err(&args.to, e))?;
+        Ok(Some(ShipAlong { shipper, last: Instant::now() }))
+    }
+
+    /// Ships what has sealed, at most every two seconds; a failure is reported and retried at
+    /// the next tick (the archive goes on), but bad input (credentials, bucket) stops at once.
+    fn tick(&mut self, dir: &Path) -> Result<()> {
+        if self.last.elapsed() < Duration::from_secs(2) || !dir.exists() {
+            return Ok(());
+        }
+        self.last = Instant::now();
+        match crate::ship::ship_once(&self.shipper, dir) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == crate::error::EXIT_ERROR => Err(e),
+            Err(e) => {
+                // The final run at the end ships what this one could not, or fails.
+                eprintln!("replaylog: {e} (shipping again in 2 s)");
+                Ok(())
+            }
+        }
+    }
+
+    /// Ships everything once the archiver closed the archive; the exit status to merge.
+    fn finish(self, dir: &Path) -> Result<()> {
+        let r = crate::ship::ship_once(&self.shipper, dir)?;
+        println!("{}", crate::ship::summary(&self.shipper.target().url, &r));
+        Ok(())
+    }
 }
 
 /// When `archive` prints and stops, for a single ring and for a recorder's lanes alike: a
@@ -113,6 +158,7 @@ fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
     let mut known: BTreeSet<String> = lanes.lanes().iter().map(|l| l.name.to_string()).collect();
     let paths: Vec<(String, PathBuf)> = lanes.lanes().iter().map(|l| (l.name.to_string(), l.path.clone())).collect();
     drop(lanes);
+    let mut ship = ShipAlong::new(args)?;
     let archiver =
         Archiver::start_lanes(paths, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.to, e))?;
     let mut pace = Pace::new(args);
@@ -120,6 +166,9 @@ fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
     let mut refused = None;
     loop {
         std::thread::sleep(Duration::from_millis(20));
+        if let Some(s) = ship.as_mut() {
+            s.tick(&args.to)?;
+        }
         if last_scan.elapsed() >= Duration::from_millis(100) {
             last_scan = Instant::now();
             let names = recorder::lane_names(dir).map_err(|e| CliError::lib(dir, e))?;
@@ -162,6 +211,9 @@ fn archive_lanes(args: &ArchiveArgs, dir: &Path) -> Result<ExitCode> {
             println!("  lane {}: seqs {}{more}", l.lane.as_deref().unwrap_or("?"), gaps.join(", "));
         }
     }
+    if let Some(ship) = ship {
+        ship.finish(&args.to)?;
+    }
     match refused {
         Some(e) => Err(e),
         None if missed > 0 => Ok(ExitCode::from(EXIT_PROBLEMS)),
@@ -174,11 +226,15 @@ pub fn run(args: &ArchiveArgs) -> Result<ExitCode> {
     if input::detect(&args.ring)? == Kind::RecorderDir {
         return archive_lanes(args, &args.ring);
     }
+    let mut ship = ShipAlong::new(args)?;
     let archiver =
         Archiver::start(&args.ring, &args.to, ArchiverOptions::default()).map_err(|e| CliError::lib(&args.ring, e))?;
     let mut pace = Pace::new(args);
     loop {
         std::thread::sleep(Duration::from_millis(20));
+        if let Some(s) = ship.as_mut() {
+            s.tick(&args.to)?;
+        }
         let s = archiver.stats();
         if pace.tick(s.archived) {
             eprintln!(
@@ -204,6 +260,9 @@ pub fn run(args: &ArchiveArgs) -> Result<ExitCode> {
         s.next_seq,
         s.records_per_s() / 1e6
     );
+    if let Some(ship) = ship {
+        ship.finish(&args.to)?;
+    }
     if s.missed == 0 {
         return Ok(ExitCode::SUCCESS);
     }

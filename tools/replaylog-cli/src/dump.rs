@@ -313,9 +313,48 @@ fn dump_recorder(args: &DumpArgs, out: &mut Out) -> Result<()> {
     damage.result(&args.path)
 }
 
+/// A shipped capture (`s3://…`): an archive's records or a plain journal's entries, as
+/// [`dump_journal`] prints a local one.
+fn dump_capture(args: &DumpArgs, c: &replaylog::capture::Capture, out: &mut Out) -> Result<()> {
+    let path = &args.path;
+    if let Some(entries) = c.entries() {
+        if args.pace.is_some() {
+            return Err(CliError::new(
+                path,
+                "--pace replays records at their recorded times, and a plain journal's entries carry no time",
+                "pace a ring, a recorder directory or an archive journal",
+            ));
+        }
+        let layout = input::choose_layout(path, args.layout.as_deref(), None, None)?;
+        let printer = Printer { layout, json: args.json };
+        let from = args.from.unwrap_or(0);
+        let limit = args.limit.map_or(usize::MAX, |n| n as usize);
+        let entries = entries.map_err(|e| CliError::lib(path, e))?;
+        for item in entries.filter(|i| i.as_ref().map_or(true, |i| i.lsn >= from)).take(limit) {
+            printer.entry(out, &item.map_err(|e| CliError::lib(path, e))?)?;
+        }
+        return Ok(());
+    }
+    let Some(records) = c.archived_records() else {
+        return Err(CliError::new(path, "not a journal or an archive", "ship a journal or archive directory"));
+    };
+    let layout = input::choose_layout(path, args.layout.as_deref(), c.layout(), c.record_bytes())?;
+    let printer = Printer { layout, json: args.json };
+    let from = args.from.unwrap_or(0);
+    let records = records.map(|r| r.map_err(|e| CliError::lib(path, e)));
+    let records = records.filter(|r| r.as_ref().map_or(true, |r| r.seq >= from));
+    print_records(args, &printer, records, Stamped::Unknown, out)
+}
+
 /// Runs `dump`.
 pub fn run(args: &DumpArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
+    if crate::remote::is_url(&args.path) {
+        let c = crate::remote::capture(&args.path)?;
+        let result = dump_capture(args, &c, &mut out);
+        out.flush()?;
+        return result.map(|()| ExitCode::SUCCESS);
+    }
     let result = match input::detect(&args.path)? {
         Kind::Ring => dump_ring(args, &input::open_ring(&args.path)?, &mut out),
         Kind::RecorderDir => dump_recorder(args, &mut out),

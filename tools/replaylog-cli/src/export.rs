@@ -182,6 +182,31 @@ fn journal_stream(src: &JournalSource) -> Result<Stream<'_>> {
     })
 }
 
+/// The records (an archive) or entries (a plain journal) of a shipped capture, read segment by
+/// segment; damage ends the stream with its error.
+fn capture_stream<'a>(path: &'a Path, c: &'a replaylog::capture::Capture) -> Result<Stream<'a>> {
+    if let Some(entries) = c.entries() {
+        let iter = entries.map_err(|e| CliError::lib(path, e))?;
+        return Ok(Stream::Frames {
+            total: 0,
+            iter: Box::new(iter.map(move |i| i.map_err(|e| CliError::lib(path, e)))),
+        });
+    }
+    let (Some(header), Some(records)) = (c.archive_header(), c.archived_records()) else {
+        return Err(CliError::new(path, "not a journal or an archive", "ship a journal or archive directory"));
+    };
+    Ok(Stream::Records {
+        header: header.clone(),
+        evidence_bytes_max: None,
+        lanes: (!c.lanes().is_empty()).then(|| c.lanes().to_vec()),
+        source: "archive",
+        total: 0,
+        window: None,
+        clock: None,
+        iter: Box::new(records.map(move |r| r.map_err(|e| CliError::lib(path, e)))),
+    })
+}
+
 /// The records of a recorder directory's lanes, merged.
 fn recorder_stream(path: &Path, damage: &mut Damage) -> Result<Stream<'static>> {
     let dir = input::open_recorder(path)?;
@@ -651,7 +676,11 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             "mcap:FILE, parquet:FILE or --out FILE",
         ));
     }
-    let kind = input::detect(&args.path)?;
+    let remote = if crate::remote::is_url(&args.path) { Some(crate::remote::capture(&args.path)?) } else { None };
+    let kind = match &remote {
+        Some(c) => c.kind().clone(),
+        None => input::detect(&args.path)?,
+    };
     if file_target.is_some() || args.out.is_some() {
         catch_interrupts();
     }
@@ -659,6 +688,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let ring;
     let src;
     let (stream, journal_src) = match kind {
+        _ if remote.is_some() => (capture_stream(&args.path, remote.as_ref().expect("checked"))?, None),
         Kind::Ring => {
             ring = input::open_ring(&args.path)?;
             (ring_stream(&ring, &mut damage), None)

@@ -282,6 +282,9 @@ fn inspect_journal(path: &Path, src: &JournalSource, json_out: bool, out: &mut O
 /// Runs `inspect`. Exit status 0 whatever the file holds (use `validate` to check it).
 pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let path = &args.path;
+    if crate::remote::is_url(path) {
+        return crate::remote::inspect(path, args.json);
+    }
     let mut out = Out::stdout();
     match input::detect(path)? {
         Kind::Ring => {

@@ -15,8 +15,10 @@ mod freeze;
 mod input;
 mod inspect;
 mod output;
+mod remote;
 mod repair;
 mod report;
+mod ship;
 mod tail;
 mod validate;
 
@@ -31,7 +33,9 @@ const AFTER_HELP: &str = "\
 PATH is a ring file (RPLYRING), a journal directory, a recorder directory (lane files NAME.ring, one \
 ring per thread: per lane for inspect, validate, diff and report; merged by (timestamp, lane, seq) with a \
 lane key for dump, tail and export; all lanes into one archive for archive), or one journal segment file \
-(RPLYJRNL); inspect, dump, validate, tail, export, diff and report never modify it.
+(RPLYJRNL); inspect, dump, validate, tail, export, diff and report never modify it. inspect, dump, \
+validate, export, diff and report also take the URL of a capture `replaylog ship` shipped (s3://BUCKET/PREFIX, \
+gs://, az://, file:///DIR; credentials from AWS_* or the store's variables), read segment by segment.
 
 Exit status: 0 ok; 1 problems found (damage in a ring or journal, captures that differ or a report's \
 FAIL/DAMAGED verdict, tail \
@@ -100,6 +104,11 @@ enum Command {
     /// stdout. Exit 0; 1 a capture misses seqs the writer overwrote first.
     #[command(after_help = AFTER_HELP)]
     Freeze(freeze::FreezeArgs),
+    /// Upload a journal's or archive's sealed segments to object storage (s3://, gs://, az://,
+    /// file:///), each verified (size, SHA-256) before the prefix's manifest lists it; a closed
+    /// journal ships whole; --follow ships segments as they seal. inspect, dump, validate,
+    /// export, diff and report read the URL back. Exit 0 all shipped and verified.
+    Ship(ship::ShipArgs),
     /// Record a simulated control loop into a ring as fast as possible (--threads N: N loops into N
     /// lanes of a recorder directory), measure append latency, then reopen, replay and verify
     /// every record, every injected failure and (with lanes) the merged timeline.
@@ -135,6 +144,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(&args),
         Command::Archive(args) => archive::run(&args),
         Command::Freeze(args) => freeze::run(&args),
+        Command::Ship(args) => ship::run(&args),
     };
     match result {
         Ok(code) => code,

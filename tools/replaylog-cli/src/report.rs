@@ -34,9 +34,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use replaylog::ReplayFailureEvidence;
-use replaylog::compare::{
-    self, Align, CompareError, FieldSummary, Options, Outcome, Pair, Provenance, StreamOutcome, Tolerance, Verdict,
-};
+use replaylog::compare::{Align, FieldSummary, Options, Outcome, Pair, Provenance, StreamOutcome, Tolerance, Verdict};
 use replaylog_export::{AtomicFile, ExportError};
 
 use crate::error::{CliError, EXIT_ERROR, EXIT_PROBLEMS, Result};
@@ -64,10 +62,6 @@ pub struct ReportArgs {
 }
 
 /// A comparison that could not be made, as the CLI's error (exit status 2).
-fn compare_err(args: &ReportArgs, e: CompareError) -> CliError {
-    no_report(crate::diff::compare_err(&args.a, &args.b, e))
-}
-
 /// An error before the report was written: status 2 (whatever the error), saying so.
 fn no_report(mut err: CliError) -> CliError {
     err.code = EXIT_ERROR;
@@ -99,10 +93,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         return Err(CliError::new(dir, "is not a directory", "the --out file's directory must exist"));
     }
     crate::diff::check_inputs(&args.a, &args.b).map_err(no_report)?;
-    let first = compare::compare(&args.a, &args.b, &opts).map_err(|e| compare_err(args, e))?;
+    let first = crate::diff::compare_paths(&args.a, &args.b, &opts, |_| {}).map_err(no_report)?;
     let mut plots = Plots::new(&first, &opts, args.columns as usize);
-    let outcome =
-        compare::compare_with(&args.a, &args.b, &opts, |p| plots.observe(p)).map_err(|e| compare_err(args, e))?;
+    let outcome = crate::diff::compare_paths(&args.a, &args.b, &opts, |p| plots.observe(p)).map_err(no_report)?;
     let changed = [(&first.reference, &outcome.reference), (&first.candidate, &outcome.candidate)]
         .iter()
         .filter(|(x, y)| x.sha256 != y.sha256 || x.records != y.records)

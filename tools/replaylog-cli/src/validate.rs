@@ -285,6 +285,9 @@ fn validate_journal(path: &Path, kind: &Kind, json_out: bool, out: &mut Out) -> 
 /// Runs `validate`: 0 clean, 1 problems found.
 pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let path = &args.path;
+    if crate::remote::is_url(path) {
+        return crate::remote::validate(path, args.json);
+    }
     let mut out = Out::stdout();
     let ok = match input::detect(path)? {
         Kind::Ring => {
