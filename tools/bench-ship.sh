@@ -26,6 +26,7 @@ BIN=${BIN:-target/release/replaylog}
 PLAIN=${PLAIN:-target/release/replaylog-plain-put}
 [ "$BIN" != target/release/replaylog ] || cargo build --release -q --bin replaylog
 [ -x "$BIN" ] || { echo "$0: no binary $BIN (set BIN)" >&2; exit 2; }
+[ "$PLAIN" != target/release/replaylog-plain-put ] || cargo build --release -q -p replaylog-ship --bin replaylog-plain-put
 [ -x "$PLAIN" ] || { echo "$0: no binary $PLAIN (set PLAIN to replaylog-plain-put)" >&2; exit 2; }
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)

@@ -102,3 +102,56 @@ impl Manifest {
         self.segments.iter().map(|s| s.bytes).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/FORMAT.md, "Shipped captures", names the constants the code uses.
+    #[test]
+    fn format_doc_matches_the_constants() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md")).unwrap();
+        let section = &doc[doc.find("## Shipped captures").expect("the section")..];
+        for want in [
+            format!("`PREFIX/{MANIFEST_NAME}`"),
+            format!("\"format\": \"{MANIFEST_FORMAT}\""),
+            format!("\"version\": {MANIFEST_VERSION}"),
+            format!("`{}`", crate::ship::META_SHA256),
+            format!("`{}`", crate::ship::META_BYTES),
+        ] {
+            assert!(section.contains(&want), "docs/FORMAT.md lacks {want}");
+        }
+        // The example manifest parses (a valid shape), once its elided digest is filled in.
+        let start = section.find("```json\n").unwrap() + 8;
+        let end = start + section[start..].find("```").unwrap();
+        let m = Manifest::parse(section[start..end].as_bytes()).unwrap();
+        assert_eq!(m.segments[0].name, replaylog::lowlevel::format::journal::segment_name(m.segments[0].number));
+    }
+
+    #[test]
+    fn a_foreign_or_unordered_manifest_is_refused() {
+        assert!(Manifest::parse(b"{}").is_err());
+        let mut m = Manifest::new("journal");
+        let seg = |n| ManifestSegment {
+            number: n,
+            name: replaylog::lowlevel::format::journal::segment_name(n),
+            bytes: 1,
+            sha256: String::new(),
+            sealed: true,
+            first_lsn: None,
+            next_lsn: 1,
+            lanes: Vec::new(),
+        };
+        m.put(seg(2));
+        m.put(seg(0));
+        m.put(seg(2));
+        assert_eq!(m.segments.iter().map(|s| s.number).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        let mut bad = m.clone();
+        bad.segments.swap(0, 1);
+        assert!(Manifest::parse(&bad.to_bytes()).unwrap_err().contains("ascending"));
+        bad = m.clone();
+        bad.format = "other".into();
+        assert!(Manifest::parse(&bad.to_bytes()).is_err());
+    }
+}
