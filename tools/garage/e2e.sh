@@ -196,6 +196,26 @@ read -r remote_sha remote_lines remote_hits <"$out/dump-remote.sum"
 [ "$remote_sha" = "$local_sha" ] || fail "the remote dump differs from the local one (same line count, other bytes)"
 echo "remote dump equals the local one: $remote_lines lines, sha256 $remote_sha"
 
+step "bad input against the real server: exit 2 naming the URL and what to fix, nothing shipped"
+# expect_2 NAME WANT CMD...: CMD exits 2 and its stderr says WANT.
+expect_2() {
+    local name=$1 want=$2 rc=0
+    shift 2
+    "$@" >"$out/$name.out" 2>"$out/$name.err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "$name: exit $rc, expected 2"
+    grep -qF -- "$want" "$out/$name.err" || fail "$name: stderr lacks \"$want\": $(cat "$out/$name.err")"
+    echo "$name: exit 2, $(head -c 200 "$out/$name.err")"
+}
+# A wrong secret (the right one with a byte more: were it printed, the scan below would find it).
+expect_2 wrong-secret "credentials were refused" \
+    env AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}x" "$BIN" ship "$cap" --to s3://replaylog/e2e-wrong-secret
+expect_2 unknown-key "s3://replaylog/e2e-unknown-key" \
+    env AWS_ACCESS_KEY_ID=GK000000000000000000000000 "$BIN" ship "$cap" --to s3://replaylog/e2e-unknown-key
+expect_2 no-bucket "the bucket does not exist" "$BIN" ship "$cap" --to s3://no-such-bucket-e2e/x
+expect_2 no-capture "no manifest" "$BIN" dump s3://replaylog/nothing-here
+expect_2 bad-scheme "unknown scheme" "$BIN" ship "$cap" --to ftp://replaylog/x
+[ "$(find "$cap" -name '*.seg' | wc -l)" -eq "$segments" ] || fail "a local segment went missing"
+
 step "look for the secret key in everything the commands printed"
 leaks=$(grep -rlF -- "$AWS_SECRET_ACCESS_KEY" "$out" || true)
 if [ -n "$leaks" ] || [ "$local_hits" -ne 0 ] || [ "$remote_hits" -ne 0 ]; then

@@ -192,3 +192,57 @@ fn bad_urls_and_sources_exit_2_naming_them_and_change_nothing() {
     assert_eq!(listing(&arch), before);
     assert!(std::fs::read_dir(tmp.path().join("r2")).unwrap().next().is_none(), "nothing was shipped");
 }
+
+/// The manifest's segment count, 0 before there is one.
+fn listed(remote: &Path) -> usize {
+    std::fs::read(remote.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|m| m["segments"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Polls `cond` (the shipping process works on its own schedule) for at most a minute.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn follow_ships_segments_as_they_seal_and_the_newest_once_the_writer_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let remote = tmp.path().join("remote");
+    let to = url(&remote);
+    let opts = JournalOptions::default().sync(replaylog::SyncMode::Async).segment_bytes_max(64 * 1024);
+    let j = replaylog::Journal::open(&dir, opts).unwrap();
+    j.write(b"first").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_replaylog"))
+        .args(["ship", dir.to_str().unwrap(), "--to", &to, "--follow", "--interval-ms", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for s in 1..=3u8 {
+        j.roll().unwrap();
+        j.write(&[s; 100]).unwrap();
+        let want = s as usize;
+        wait_for(&format!("{want} sealed segments listed"), || listed(&remote) == want);
+    }
+    assert!(!remote.join("00000000000000000003.seg").exists(), "the live segment is not shipped");
+    j.close().unwrap();
+    wait_for("the closed journal's newest segment", || listed(&remote) == 4);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for n in 0..4 {
+        assert_eq!(out.matches(&format!("shipped segment {n} ")).count(), 1, "segment {n} shipped once: {out}");
+    }
+    assert!(out.contains("the manifest lists 4"), "{out}");
+    let d = run(&["dump", &to]);
+    assert!(d.status.success() && String::from_utf8_lossy(&d.stdout).contains("first"), "{}", text(&d));
+}
