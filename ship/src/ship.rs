@@ -108,6 +108,9 @@ pub struct ShipReport {
     pub retries: u32,
     /// Segments the manifest lists after the run.
     pub manifest_segments: usize,
+    /// Uploads verified by reading the object back (the store kept no digest metadata, as a
+    /// `file:///` store does) instead of by HEAD.
+    pub read_back: u32,
 }
 
 /// Ships journals to one [`Target`]. See the crate docs for the rules.
@@ -118,6 +121,8 @@ pub struct Shipper {
     /// Whether the store keeps object metadata (a local directory does not: verification then
     /// reads the object back).
     attributes: AtomicBool,
+    /// Verifications that read the object back.
+    read_back: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for Shipper {
@@ -152,7 +157,7 @@ impl Shipper {
 
     /// A shipper to `target`.
     pub fn new(target: Target, opts: ShipOptions) -> Shipper {
-        Shipper { target, opts, rt: runtime(), attributes: AtomicBool::new(true) }
+        Shipper { target, opts, rt: runtime(), attributes: AtomicBool::new(true), read_back: Default::default() }
     }
 
     /// The target.
@@ -253,6 +258,7 @@ impl Shipper {
             on(&Event::Shipped { number: local.number, bytes: entry.bytes, multipart, replaced: previous.is_some() });
         }
         report.manifest_segments = manifest.segments.len();
+        report.read_back = self.read_back.swap(0, Ordering::Relaxed);
         if let Some(e) = damage {
             return Err(ShipError::Local(e));
         }
@@ -403,6 +409,7 @@ impl Shipper {
                 Err(Attempt::Again(format!("uploaded object has sha256 {}, the segment {}", v.as_ref(), seg.sha256)))
             }
             None => {
+                self.read_back.fetch_add(1, Ordering::Relaxed);
                 let back = self.target.store.get(key).await?.bytes().await?;
                 let sha = sha256_hex(&back);
                 if sha == seg.sha256 && back.len() as u64 == seg.bytes {

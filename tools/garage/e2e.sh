@@ -185,6 +185,11 @@ ship2_rc=0
 [ "$ship2_rc" -eq 0 ] || fail "the second ship exited $ship2_rc"
 echo "second ship: exit 0, $(shipped "$out/ship2.out") segment lines (first: $(shipped "$out/ship1.out"), capture: $segments segments)"
 
+# Garage keeps the digest in the objects' metadata: every upload was verified by HEAD alone.
+if grep -qh "verified by reading back" "$out"/ship1.out "$out"/ship2.out; then
+    fail "an upload was verified by reading it back: the digest metadata was not returned by HEAD"
+fi
+
 step "check the remote capture"
 validate_rc=0
 "$BIN" validate "$URL" >"$out/validate.out" 2>"$out/validate.err" || validate_rc=$?

@@ -100,12 +100,17 @@ pub fn ship_once(shipper: &Shipper, source: &Path) -> Result<ShipReport> {
 /// The summary line.
 pub fn summary(url: &str, r: &ShipReport) -> String {
     format!(
-        "shipped {} segment(s), {} bytes, to {url}; {} already there; the manifest lists {}{}",
+        "shipped {} segment(s), {} bytes, to {url}; {} already there; the manifest lists {}{}{}",
         r.shipped.len(),
         r.bytes_shipped,
         r.present.len(),
         r.manifest_segments,
-        if r.retries > 0 { format!("; {} retries", r.retries) } else { String::new() }
+        if r.retries > 0 { format!("; {} retries", r.retries) } else { String::new() },
+        if r.read_back > 0 {
+            format!("; {} verified by reading back (the store keeps no object metadata)", r.read_back)
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -129,6 +134,7 @@ pub fn run(args: &ShipArgs) -> Result<ExitCode> {
         total.shipped.extend(&r.shipped);
         total.bytes_shipped += r.bytes_shipped;
         total.retries += r.retries;
+        total.read_back += r.read_back;
         total.present = r.present;
         total.manifest_segments = r.manifest_segments;
         total.live_tail = r.live_tail;

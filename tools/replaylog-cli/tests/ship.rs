@@ -66,6 +66,8 @@ fn a_shipped_capture_reads_back_like_the_local_one_and_secrets_never_print() {
     printed += &text(&o);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("shipped segment 0"), "{}", text(&o));
+    // A directory keeps no object metadata: each upload was read back to verify it.
+    assert!(text(&o).contains("verified by reading back"), "{}", text(&o));
     // Again: nothing to do.
     let o = run(&["ship", arch.to_str().unwrap(), "--to", &to]);
     printed += &text(&o);
