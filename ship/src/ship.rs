@@ -140,6 +140,16 @@ struct Local {
     sealed: bool,
     first_lsn: Option<u64>,
     next_lsn: u64,
+    /// The lanes its archive entries name (computed only when it will be uploaded).
+    lanes: Vec<String>,
+}
+
+/// A segment that may ship, before its bytes are read (the newest segment of a journal no
+/// writer holds is read at once, under the lock).
+struct Planned {
+    number: u64,
+    path: PathBuf,
+    bytes: Option<Vec<u8>>,
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
@@ -205,63 +215,82 @@ impl Shipper {
                 fix: "ship each capture to its own prefix".into(),
             });
         }
-        let (locals, live_tail, damage) = read_shippable(source)?;
+        let (plan, live_tail) = plan_shippable(source)?;
         report.live_tail = live_tail;
         if let Some(n) = live_tail {
             on(&Event::LiveTail { number: n });
         }
-        for local in locals {
-            let previous = manifest.get(local.number).cloned();
-            if let Some(p) = &previous {
-                if p.sha256 == local.sha256 && p.bytes == local.bytes.len() as u64 {
-                    report.present.push(local.number);
-                    continue;
+        // Reading, hashing and listing the lanes of segment k+1 (a thread of its own) overlaps
+        // the upload of segment k.
+        let shipped_before = manifest.clone();
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Local>>(1);
+            let archive = &archive;
+            scope.spawn(move || {
+                let mut next_lsn = None;
+                let last = plan.len().saturating_sub(1);
+                for (i, p) in plan.into_iter().enumerate() {
+                    let prepared = prepare(p, i == last, &mut next_lsn, archive, &shipped_before);
+                    let failed = prepared.is_err();
+                    if tx.send(prepared).is_err() || failed {
+                        break;
+                    }
                 }
-                if p.sealed {
-                    return Err(ShipError::Conflict {
-                        url: self.target.url_of(&p.name),
-                        what: format!(
-                            "segment {} was shipped sealed ({} bytes, sha256 {}) and the local file {} now differs \
-                             ({} bytes, sha256 {})",
-                            local.number,
-                            p.bytes,
-                            p.sha256,
-                            local.path.display(),
-                            local.bytes.len(),
-                            local.sha256
-                        ),
-                        fix: "a sealed segment never changes: check what rewrote the local file; nothing was uploaded"
-                            .into(),
-                    });
+            });
+            for local in rx {
+                let local = local?;
+                let previous = manifest.get(local.number).cloned();
+                if let Some(p) = &previous {
+                    if p.sha256 == local.sha256 && p.bytes == local.bytes.len() as u64 {
+                        report.present.push(local.number);
+                        continue;
+                    }
+                    if p.sealed {
+                        return Err(ShipError::Conflict {
+                            url: self.target.url_of(&p.name),
+                            what: format!(
+                                "segment {} was shipped sealed ({} bytes, sha256 {}) and the local file {} now \
+                                 differs ({} bytes, sha256 {})",
+                                local.number,
+                                p.bytes,
+                                p.sha256,
+                                local.path.display(),
+                                local.bytes.len(),
+                                local.sha256
+                            ),
+                            fix: "a sealed segment never changes: check what rewrote the local file; nothing was \
+                                  uploaded"
+                                .into(),
+                        });
+                    }
                 }
+                let entry = ManifestSegment {
+                    number: local.number,
+                    name: replaylog::lowlevel::format::journal::segment_name(local.number),
+                    bytes: local.bytes.len() as u64,
+                    sha256: local.sha256.clone(),
+                    sealed: local.sealed,
+                    first_lsn: local.first_lsn,
+                    next_lsn: local.next_lsn,
+                    lanes: local.lanes.clone(),
+                };
+                let multipart =
+                    self.rt.block_on(self.upload_verified(&entry, local.bytes.clone(), on, &mut report.retries))?;
+                manifest.put(entry.clone());
+                self.rt.block_on(self.store_manifest(&manifest, on, &mut report.retries))?;
+                report.shipped.push(local.number);
+                report.bytes_shipped += entry.bytes;
+                on(&Event::Shipped {
+                    number: local.number,
+                    bytes: entry.bytes,
+                    multipart,
+                    replaced: previous.is_some(),
+                });
             }
-            let lanes = match &archive {
-                Some(h) => lanes_of(&local, h)?,
-                None => Vec::new(),
-            };
-            let entry = ManifestSegment {
-                number: local.number,
-                name: replaylog::lowlevel::format::journal::segment_name(local.number),
-                bytes: local.bytes.len() as u64,
-                sha256: local.sha256.clone(),
-                sealed: local.sealed,
-                first_lsn: local.first_lsn,
-                next_lsn: local.next_lsn,
-                lanes,
-            };
-            let multipart =
-                self.rt.block_on(self.upload_verified(&entry, local.bytes.clone(), on, &mut report.retries))?;
-            manifest.put(entry.clone());
-            self.rt.block_on(self.store_manifest(&manifest, on, &mut report.retries))?;
-            report.shipped.push(local.number);
-            report.bytes_shipped += entry.bytes;
-            on(&Event::Shipped { number: local.number, bytes: entry.bytes, multipart, replaced: previous.is_some() });
-        }
+            Ok(())
+        })?;
         report.manifest_segments = manifest.segments.len();
         report.read_back = self.read_back.swap(0, Ordering::Relaxed);
-        if let Some(e) = damage {
-            return Err(ShipError::Local(e));
-        }
         if self.opts.delete_after_verify {
             self.retire(source, &archive, &manifest, &mut report, on)?;
         }
@@ -494,63 +523,124 @@ fn kind_name(archive: &Option<ArchiveHeader>) -> &'static str {
     if archive.is_some() { "archive" } else { "journal" }
 }
 
-/// The segments of `dir` that may ship, with their bytes: every sealed one, and the newest one
-/// too when no writer holds the directory (read while holding its lock). Also the newest
-/// segment's number when a writer holds it, and the first damage in a segment that would ship
-/// (the segments before it are returned).
-fn read_shippable(dir: &Path) -> Result<(Vec<Local>, Option<u64>, Option<ReplayLogError>)> {
+/// The segments of `dir` that may ship, from its listing: every one but the newest, and the
+/// newest too when no writer holds the directory (then read at once, while holding its lock) or
+/// when it is sealed. Also the newest segment's number when it stays behind (a writer holds it).
+/// Each segment is checked when [`prepare`] reads it, on the preparing thread.
+fn plan_shippable(dir: &Path) -> Result<(Vec<Planned>, Option<u64>)> {
+    use replaylog::lowlevel::format::journal::parse_segment_name;
     let lock = replaylog::journal::try_lock(dir)?;
-    let journal = ReadOnlyJournal::open(dir)?;
-    let segments = journal.segments();
-    let mut out = Vec::new();
+    let mut numbers = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| ReplayLogError::io("list", dir, e))? {
+        let e = e.map_err(|e| ReplayLogError::io("list", dir, e))?;
+        if let Some(n) = e.file_name().to_str().and_then(parse_segment_name) {
+            numbers.push(n);
+        }
+    }
+    numbers.sort_unstable();
+    let path_of = |n: u64| dir.join(replaylog::lowlevel::format::journal::segment_name(n));
+    let mut out: Vec<Planned> = numbers.iter().map(|&n| Planned { number: n, path: path_of(n), bytes: None }).collect();
     let mut live_tail = None;
-    for (i, s) in segments.iter().enumerate() {
-        let newest = i + 1 == segments.len();
-        let shippable = s.sealed || (newest && lock.is_some());
-        if !shippable {
-            if newest {
-                live_tail = Some(s.number);
-            } else {
-                return Ok((out, None, Some(unsealed_in_middle(dir, s.number))));
-            }
-            break;
+    if let Some(last) = out.last_mut() {
+        if lock.is_some() {
+            last.bytes = Some(std::fs::read(&last.path).map_err(|e| ReplayLogError::io("read", &last.path, e))?);
+        } else if !ReadOnlyJournal::open_segment(&last.path)?.segments().first().is_some_and(|s| s.sealed) {
+            live_tail = Some(last.number);
         }
-        let bytes = std::fs::read(&s.path).map_err(|e| ReplayLogError::io("read", &s.path, e))?;
-        // Each segment is checked on its own before it ships: damage is reported, not shipped.
-        let alone = ReadOnlyJournal::from_segment_bytes(&s.path, bytes.clone())?;
-        if let Some(e) = alone.problem() {
-            return Ok((out, live_tail, Some(e)));
-        }
-        out.push(Local {
-            number: s.number,
-            path: s.path.clone(),
-            sha256: sha256_hex(&bytes),
-            bytes: Bytes::from(bytes),
-            sealed: s.sealed,
-            first_lsn: s.first_lsn,
-            next_lsn: s.next_lsn,
-        });
     }
     drop(lock);
-    Ok((out, live_tail, None))
+    if live_tail.is_some() {
+        out.pop();
+    }
+    Ok((out, live_tail))
 }
 
-fn unsealed_in_middle(dir: &Path, number: u64) -> ReplayLogError {
+/// Reads, checks and hashes a planned segment (`next_lsn`: where the one before it ended); lists
+/// its lanes unless the manifest already holds it. Damage, a segment that does not continue the
+/// one before it, or an unsealed segment that is not the newest, is an error naming it.
+fn prepare(
+    p: Planned,
+    newest: bool,
+    next_lsn: &mut Option<u64>,
+    archive: &Option<ArchiveHeader>,
+    manifest: &Manifest,
+) -> Result<Local> {
+    let (journal, bytes) = match p.bytes {
+        Some(b) => (ReadOnlyJournal::from_segment_bytes(&p.path, b.clone())?, b),
+        None => {
+            let j = ReadOnlyJournal::open_segment(&p.path)?;
+            (j, std::fs::read(&p.path).map_err(|e| ReplayLogError::io("read", &p.path, e))?)
+        }
+    };
+    if let Some(e) = journal.problem() {
+        return Err(e.into());
+    }
+    let s = journal.segments().into_iter().next().expect("one segment");
+    if !s.sealed && !newest {
+        return Err(unsealed_in_middle(&p.path, p.number).into());
+    }
+    if let (Some(want), Some(have)) = (*next_lsn, s.first_lsn) {
+        if want != have {
+            return Err(ReplayLogError::Corrupt {
+                path: p.path.clone(),
+                location: replaylog::Location::Segment { segment: p.number, offset: 0 },
+                reason: format!("starts at lsn {have}, but the segment before it ended before lsn {want}"),
+            }
+            .into());
+        }
+    }
+    *next_lsn = Some(s.next_lsn);
+    let sha256 = sha256_hex(&bytes);
+    let listed = manifest.get(p.number).is_some_and(|e| e.sha256 == sha256 && e.bytes == bytes.len() as u64);
+    let lanes = match (archive, listed) {
+        (Some(h), false) => lanes_of(&p.path, journal, h)?,
+        _ => Vec::new(),
+    };
+    Ok(Local {
+        number: p.number,
+        path: p.path,
+        bytes: Bytes::from(bytes),
+        sha256,
+        sealed: s.sealed,
+        first_lsn: s.first_lsn,
+        next_lsn: s.next_lsn,
+        lanes,
+    })
+}
+
+fn unsealed_in_middle(path: &Path, number: u64) -> ReplayLogError {
     ReplayLogError::Corrupt {
-        path: dir.join(replaylog::lowlevel::format::journal::segment_name(number)),
+        path: path.to_path_buf(),
         location: replaylog::Location::Segment { segment: number, offset: 0 },
         reason: "an unsealed segment that is not the newest".into(),
     }
 }
 
-/// The lanes an archive segment's entries name.
-fn lanes_of(local: &Local, header: &ArchiveHeader) -> Result<Vec<String>> {
-    let journal = ReadOnlyJournal::from_segment_bytes(&local.path, local.bytes.to_vec())?;
-    let reader = ArchiveReader::with_header(&local.path, journal, header.clone());
-    let mut lanes = std::collections::BTreeSet::new();
-    for e in reader.entries(Position::Start)? {
-        if let Some(l) = e?.lane {
-            lanes.insert(l);
+/// The lanes an archive segment's entries name: each entry's lane read in place (no record is
+/// copied out), the header entry and snapshot frames skipped.
+fn lanes_of(path: &Path, journal: ReadOnlyJournal, header: &ArchiveHeader) -> Result<Vec<String>> {
+    use replaylog::lowlevel::format::archive::decode_record_entry;
+    let rb = header.record_bytes as usize;
+    let mut lanes: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for item in journal.iter_from(Position::Start)? {
+        let item = item?;
+        if item.lsn == replaylog::archive::HEADER_LSN || item.kind != replaylog::EntryKind::Entry {
+            continue;
+        }
+        match decode_record_entry(&item.data, rb) {
+            Ok(e) => {
+                if let Some(l) = e.lane.filter(|l| !lanes.contains(*l)) {
+                    lanes.insert(l.to_string());
+                }
+            }
+            Err(why) => {
+                return Err(ReplayLogError::Corrupt {
+                    path: path.to_path_buf(),
+                    location: replaylog::Location::Segment { segment: item.segment, offset: item.offset },
+                    reason: format!("entry {} is not an archived record: {why}", item.lsn),
+                }
+                .into());
+            }
         }
     }
     Ok(lanes.into_iter().collect())
