@@ -617,7 +617,8 @@ fn unsealed_in_middle(path: &Path, number: u64) -> ReplayLogError {
 }
 
 /// The lanes an archive segment's entries name: each entry's lane read in place (no record is
-/// copied out), the header entry and snapshot frames skipped.
+/// copied out), the header entry and snapshot frames skipped; none, from the first entry, when
+/// that names none.
 fn lanes_of(path: &Path, journal: ReadOnlyJournal, header: &ArchiveHeader) -> Result<Vec<String>> {
     use replaylog::lowlevel::format::archive::decode_record_entry;
     let rb = header.record_bytes as usize;
@@ -628,6 +629,9 @@ fn lanes_of(path: &Path, journal: ReadOnlyJournal, header: &ArchiveHeader) -> Re
             continue;
         }
         match decode_record_entry(&item.data, rb) {
+            // An archive's entries all name a lane or none does (readers refuse a mix): an
+            // archive of one ring is known lane-less from its first entry.
+            Ok(e) if e.lane.is_none() && lanes.is_empty() => return Ok(Vec::new()),
             Ok(e) => {
                 if let Some(l) = e.lane.filter(|l| !lanes.contains(*l)) {
                     lanes.insert(l.to_string());
