@@ -24,9 +24,7 @@ pub enum SyncMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Ack {
     /// Default: once the entries' frames are fdatasync'd — one fdatasync per commit. Their
-    /// watermark is written with a later group commit round (at most one round per
-    /// `watermark_quiet_ms` carries one, so most fdatasyncs flush the frames alone); when no
-    /// round follows, off the
+    /// watermark is written with the next group commit round; when no round follows, off the
     /// acknowledgement path once the journal has been quiet for `watermark_quiet_ms` (default
     /// 5 ms), and by a roll, the Interval flusher or `close`. So after a power cut only frames
     /// acknowledged within about that quiet time before it may lie after the durable
@@ -93,9 +91,8 @@ pub struct JournalOptions {
     /// With `Ack::DataSynced` (in `SyncMode::Sync`, and for `sync()` in `Async`; in `Interval`
     /// the flusher does this every interval): once no commit has completed for this many
     /// milliseconds, a background thread writes the watermark covering the last acknowledged
-    /// round (one write and one fdatasync, off every writer's path); under load a round carries
-    /// the watermark once this long has passed since the last one. Either way this bounds how
-    /// much acknowledged data a power cut can leave after the durable watermark. Default 5, range
+    /// round (one write and one fdatasync, off every writer's path), bounding how much
+    /// acknowledged data a power cut can leave after the durable watermark. Default 5, range
     /// 1..=60,000.
     pub watermark_quiet_ms: u64,
     /// The I/O backend. Default: real files.

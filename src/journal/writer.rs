@@ -93,9 +93,6 @@ struct State {
     /// When the last round completed (the quiet watermark waits for `watermark_quiet_ms` of
     /// no round before writing).
     last_round: Instant,
-    /// When a round last wrote a watermark: under `Ack::DataSynced` a round carries one only
-    /// once `watermark_quiet_ms` have passed since, so most fdatasyncs flush one place.
-    last_watermark: Instant,
     segments: VecDeque<u64>,
     snapshot_segment: Option<u64>,
 }
@@ -293,7 +290,6 @@ impl Journal {
             gather_deadline: None,
             last_sync: Duration::ZERO,
             last_round: Instant::now(),
-            last_watermark: Instant::now(),
             segments,
             snapshot_segment,
         };
@@ -588,8 +584,7 @@ impl Shared {
     /// writes the buffered frames and, if an earlier round's fdatasync made frames durable that
     /// no durable watermark covers yet, a watermark covering exactly those; then one fdatasync.
     /// That fdatasync acknowledges the earlier frames (their watermark is durable) and makes this
-    /// round's frames durable; their watermark goes out with a later round (under
-    /// `Ack::DataSynced`, once `watermark_quiet_ms` passed since the last one). A lone writer thus
+    /// round's frames durable; their watermark goes out with the next round. A lone writer thus
     /// needs two rounds (data, then watermark), but under load every round's fdatasync does both
     /// jobs. A watermark never covers frames whose fdatasync had not returned when it was written.
     /// `ack`: what "done" means for this caller — `Ack::DataSynced` returns once the frames up
@@ -657,16 +652,10 @@ impl Shared {
                 self.cv.notify_all();
                 continue;
             }
-            // The watermark this round may write: frames an earlier fdatasync made durable. Under
-            // `Ack::DataSynced` (nobody waits for it) only once `watermark_quiet_ms` have passed
-            // since the last one: a watermark is a second place for the fdatasync to flush (page
-            // 0 besides the frames; measured 196 us against 159 us for one writer), and the
-            // contract only promises coverage within the quiet time.
-            let strict = ack == Ack::Watermarked || self.opts.ack == Ack::Watermarked;
-            let due = strict || st.last_watermark.elapsed() >= Duration::from_millis(self.opts.watermark_quiet_ms);
+            // The watermark this round may write: frames an earlier fdatasync made durable.
             let wm = st
                 .data_synced
-                .filter(|&(_, n)| due && n > st.wm_next)
+                .filter(|&(_, n)| n > st.wm_next)
                 .map(|(at, n)| (Watermark::new(st.wm_generation + 1, at, n, false), 1 - st.wm_copy, n));
             drop(st);
             let started = Instant::now();
@@ -685,7 +674,6 @@ impl Shared {
                 Ok(()) => {
                     let before = st.acked_next(self.opts.ack);
                     if let Some((w, copy, covered)) = wm {
-                        st.last_watermark = Instant::now();
                         st.wm_generation = w.generation.get();
                         st.wm_copy = copy;
                         st.wm_next = covered;
@@ -770,8 +758,7 @@ impl Shared {
     /// The quiet watermark (`Ack::DataSynced` in `SyncMode::Sync` and `Async`): once a round has left
     /// fdatasync'd frames that no durable watermark covers and no further round has completed
     /// for `quiet`, runs a round that writes their watermark (one write and one fdatasync).
-    /// Under load a round carries the watermark once the quiet time has passed since the last one
-    /// (see `sync_to`), and this thread only sleeps: it waits on
+    /// Under load the next round carries the watermark and this thread only sleeps: it waits on
     /// `cv` (woken by a round completing) only while nothing is pending, and otherwise sleeps
     /// on `quiet_cv`, which only `close` notifies.
     fn quiet_watermark(&self, quiet: Duration) {
