@@ -124,7 +124,7 @@ mod tests {
         // The example manifest parses (a valid shape), once its elided digest is filled in.
         let start = section.find("```json\n").unwrap() + 8;
         let end = start + section[start..].find("```").unwrap();
-        let m = Manifest::parse(section[start..end].as_bytes()).unwrap();
+        let m = Manifest::parse(&section.as_bytes()[start..end]).unwrap();
         assert_eq!(m.segments[0].name, replaylog::lowlevel::format::journal::segment_name(m.segments[0].number));
     }
 
