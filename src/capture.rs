@@ -559,53 +559,42 @@ impl Capture {
                 v.sort();
                 Ok(v)
             }
+            // Damage is for the stream to report; the listing reads what it can.
             Inner::Archive(a) => {
-                let mut names = std::collections::BTreeSet::new();
-                let mut unnamed = false;
-                for e in a.entries(Position::Start)? {
-                    // Damage is for the stream to report; the listing reads what it can.
-                    let Ok(e) = e else { break };
-                    match e.lane {
-                        Some(l) => {
-                            names.insert(l);
-                        }
-                        None => unnamed = true,
-                    }
-                }
-                if unnamed && !names.is_empty() {
-                    return Err(ReplayLogError::mismatch(
-                        &self.path,
-                        "lanes",
-                        "entries that all name a lane, or none that does",
-                        "both",
-                    ));
-                }
-                Ok(names.into_iter().collect())
+                let entries = a.entries(Position::Start)?;
+                self.lane_names(entries.map_while(|e| e.ok()).map(|e| e.lane))
             }
             Inner::Source(s) if s.header.is_some() => {
-                let mut names = std::collections::BTreeSet::new();
-                let mut unnamed = false;
-                for e in s.records(None) {
-                    let Ok(e) = e else { break };
-                    match e.lane {
-                        Some(l) => {
-                            names.insert(l);
-                        }
-                        None => unnamed = true,
-                    }
-                }
-                if unnamed && !names.is_empty() {
-                    return Err(ReplayLogError::mismatch(
-                        &self.path,
-                        "lanes",
-                        "entries that all name a lane, or none that does",
-                        "both",
-                    ));
-                }
-                Ok(names.into_iter().collect())
+                self.lane_names(s.records(None).map_while(|e| e.ok()).map(|e| e.lane))
             }
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+impl Capture {
+    /// The lane names entries give, ascending; a mix of entries naming a lane and entries naming
+    /// none is a `HeaderMismatch` (field `lanes`).
+    fn lane_names(&self, lanes: impl Iterator<Item = Option<String>>) -> Result<Vec<String>> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut unnamed = false;
+        for lane in lanes {
+            match lane {
+                Some(l) => {
+                    names.insert(l);
+                }
+                None => unnamed = true,
+            }
+        }
+        if unnamed && !names.is_empty() {
+            return Err(ReplayLogError::mismatch(
+                &self.path,
+                "lanes",
+                "entries that all name a lane, or none that does",
+                "both",
+            ));
+        }
+        Ok(names.into_iter().collect())
     }
 }
 

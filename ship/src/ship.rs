@@ -301,21 +301,13 @@ impl Shipper {
     async fn load_manifest(&self, on: &mut dyn FnMut(&Event), retries: &mut u32) -> Result<Option<Manifest>> {
         let key = self.target.key(MANIFEST_NAME);
         let url = self.target.url_of(MANIFEST_NAME);
-        let got = retrying(
-            &self.opts.retry,
-            &url,
-            |attempt, what, wait| {
-                *retries += 1;
-                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
-            },
-            || async {
-                match self.target.store.get(&key).await {
-                    Ok(r) => Ok(Some(r.bytes().await?)),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(Attempt::Store(e)),
-                }
-            },
-        )
+        let got = retrying(&self.opts.retry, &url, retry_reporter(&url, on, retries), || async {
+            match self.target.store.get(&key).await {
+                Ok(r) => Ok(Some(r.bytes().await?)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(Attempt::Store(e)),
+            }
+        })
         .await?;
         match got {
             None => Ok(None),
@@ -331,22 +323,14 @@ impl Shipper {
         let key = self.target.key(MANIFEST_NAME);
         let url = self.target.url_of(MANIFEST_NAME);
         let body = Bytes::from(m.to_bytes());
-        retrying(
-            &self.opts.retry,
-            &url,
-            |attempt, what, wait| {
-                *retries += 1;
-                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
-            },
-            || async {
-                self.target
-                    .store
-                    .put(&key, PutPayload::from(body.clone()))
-                    .await
-                    .map_err(|e| not_found_is_bucket(e, &url))?;
-                Ok(())
-            },
-        )
+        retrying(&self.opts.retry, &url, retry_reporter(&url, on, retries), || async {
+            self.target
+                .store
+                .put(&key, PutPayload::from(body.clone()))
+                .await
+                .map_err(|e| not_found_is_bucket(e, &url))?;
+            Ok(())
+        })
         .await
     }
 
@@ -361,18 +345,10 @@ impl Shipper {
         let key = self.target.key(&seg.name);
         let url = self.target.url_of(&seg.name);
         let multipart = bytes.len() as u64 > self.opts.multipart_bytes;
-        retrying(
-            &self.opts.retry,
-            &url,
-            |attempt, what, wait| {
-                *retries += 1;
-                on(&Event::Retry { url: url.clone(), attempt, what: what.into(), wait });
-            },
-            || async {
-                self.upload(&key, &url, seg, bytes.clone(), multipart).await?;
-                self.verify(&key, seg).await
-            },
-        )
+        retrying(&self.opts.retry, &url, retry_reporter(&url, on, retries), || async {
+            self.upload(&key, &url, seg, bytes.clone(), multipart).await?;
+            self.verify(&key, seg).await
+        })
         .await?;
         Ok(multipart)
     }
@@ -504,6 +480,18 @@ impl Shipper {
         let kept = segments.iter().filter(|s| s.number >= before).count();
         on(&Event::Kept { count: kept, why: format!("replay from the newest snapshot (segment {before}) needs them") });
         Ok(())
+    }
+}
+
+/// The callback `retrying` calls before each retry: counts it and reports it as an event.
+fn retry_reporter<'a>(
+    url: &'a str,
+    on: &'a mut dyn FnMut(&Event),
+    retries: &'a mut u32,
+) -> impl FnMut(u32, &str, std::time::Duration) + 'a {
+    move |attempt, what, wait| {
+        *retries += 1;
+        on(&Event::Retry { url: url.to_string(), attempt, what: what.into(), wait });
     }
 }
 
