@@ -127,29 +127,11 @@ impl SourceCapture {
     /// Fetches segment `index` (of `numbers`), checking that it starts where the previous one
     /// ended (`next_lsn`, updated) and that it is intact.
     fn fetch_checked(&self, index: usize, next_lsn: &mut Option<u64>) -> Result<(PathBuf, ReadOnlyJournal)> {
-        let number = self.numbers[index];
-        let path = self.segment_path(number);
-        let journal = self.open_segment(number)?;
-        let summary = journal.segments().into_iter().next();
-        let first = summary.as_ref().and_then(|s| s.first_lsn);
-        if let (Some(want), Some(have)) = (*next_lsn, first) {
-            if want != have {
-                return Err(ReplayLogError::Corrupt {
-                    path,
-                    location: crate::Location::Segment { segment: number, offset: 0 },
-                    reason: format!(
-                        "segment {number} starts at lsn {have}, but the segment before it ended before lsn {want}: \
-                         {}",
-                        if have > want {
-                            format!("entries {want}..{} are missing", have - 1)
-                        } else {
-                            format!("entries from {have} would repeat")
-                        }
-                    ),
-                });
-            }
+        let path = self.segment_path(self.numbers[index]);
+        let journal = self.open_segment(self.numbers[index])?;
+        if let Some(summary) = journal.segments().first() {
+            summary.check_follows(&path, next_lsn)?;
         }
-        *next_lsn = summary.map(|s| s.next_lsn);
         if let Some(e) = journal.problem() {
             return Err(e);
         }

@@ -261,16 +261,7 @@ pub fn validate(source: &RemoteSource) -> RemoteValidation {
                 return Err(e);
             }
             let s = j.segments().into_iter().next().expect("one segment");
-            if let (Some(want), Some(have)) = (next_lsn, s.first_lsn) {
-                if want != have {
-                    return Err(ReplayLogError::Corrupt {
-                        path: path.clone(),
-                        location: Location::Segment { segment: entry.number, offset: 0 },
-                        reason: format!("starts at lsn {have}, the segment before it ended before lsn {want}"),
-                    });
-                }
-            }
-            next_lsn = Some(s.next_lsn);
+            s.check_follows(&path, &mut next_lsn)?;
             Ok(s.frames)
         });
         out.push(RemoteSegment { entry: entry.clone(), result });

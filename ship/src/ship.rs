@@ -567,17 +567,7 @@ fn prepare(
     if !s.sealed && !newest {
         return Err(unsealed_in_middle(&p.path, p.number).into());
     }
-    if let (Some(want), Some(have)) = (*next_lsn, s.first_lsn) {
-        if want != have {
-            return Err(ReplayLogError::Corrupt {
-                path: p.path.clone(),
-                location: replaylog::Location::Segment { segment: p.number, offset: 0 },
-                reason: format!("starts at lsn {have}, but the segment before it ended before lsn {want}"),
-            }
-            .into());
-        }
-    }
-    *next_lsn = Some(s.next_lsn);
+    s.check_follows(&p.path, next_lsn)?;
     let sha256 = sha256_hex(&bytes);
     let listed = manifest.get(p.number).is_some_and(|e| e.sha256 == sha256 && e.bytes == bytes.len() as u64);
     let lanes = match (archive, listed) {

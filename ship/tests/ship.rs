@@ -316,3 +316,27 @@ fn not_a_journal_is_refused_naming_it() {
     assert_eq!(faulty.count.load(Ordering::SeqCst), 0);
     assert_eq!(std::fs::read(&file).unwrap(), b"hello");
 }
+
+#[test]
+fn a_manifest_that_skips_a_segment_is_named_at_the_segment_after_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("j");
+    let root = dir.path().join("remote");
+    std::fs::create_dir(&root).unwrap();
+    journal_of(&local, 4);
+    let (s, _) = shipper(&root, 0, 0);
+    s.ship(&local, &mut |_| {}).unwrap();
+    let mut m = manifest(&root);
+    m.segments.retain(|e| e.number != 1);
+    std::fs::write(root.join("cap/manifest.json"), m.to_bytes()).unwrap();
+
+    let there = Capture::open_source(Arc::new(remote_source(&root))).unwrap();
+    let got: Vec<_> = there.records(None).unwrap().collect();
+    let seg0 = ReadOnlyJournal::open(&local).unwrap().segments()[0].frames;
+    assert_eq!(got.iter().filter(|r| r.is_ok()).count() as u64, seg0, "segment 0 only");
+    let err = got.last().unwrap().as_ref().unwrap_err().to_string();
+    assert!(err.contains("00000000000000000002.seg") && err.contains("the previous segment ends before"), "{err}");
+    let v = replaylog_ship::validate(&remote_source(&root));
+    assert!(!v.ok());
+    assert!(v.segments[0].result.is_ok() && v.segments[1].result.is_err());
+}

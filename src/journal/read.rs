@@ -159,6 +159,30 @@ pub struct SegmentSummary {
     pub has_snapshot: bool,
 }
 
+impl SegmentSummary {
+    /// Checks that this segment, read apart from its directory (e.g. fetched from an object
+    /// store), starts where the segment before it ended: `next_lsn` is the LSN after that one's
+    /// last frame (`None` for the first segment), updated to this one's on success. A gap or an
+    /// overlap is `Corrupt` at byte 0 of this segment, naming `path` and the LSNs, as the
+    /// directory scan words it.
+    ///
+    /// # Errors
+    /// `Corrupt` when the LSNs do not follow.
+    pub fn check_follows(&self, path: &Path, next_lsn: &mut Option<u64>) -> Result<()> {
+        if let (Some(want), Some(have)) = (*next_lsn, self.first_lsn) {
+            if want != have {
+                return Err(ReplayLogError::Corrupt {
+                    path: path.to_path_buf(),
+                    location: crate::Location::Segment { segment: self.number, offset: 0 },
+                    reason: format!("starts at lsn {have}, the previous segment ends before {want}"),
+                });
+            }
+        }
+        *next_lsn = Some(self.next_lsn);
+        Ok(())
+    }
+}
+
 /// A read-only view of a journal directory (the "restricted" handle: it cannot write, roll,
 /// snapshot or repair, and takes no lock). It is a snapshot of the directory at open.
 ///
