@@ -103,6 +103,36 @@ impl Manifest {
     }
 }
 
+/// Reads and parses the manifest at `target` (`None` when there is none: nothing shipped there
+/// yet, or no such bucket), retrying transient errors; `on_retry` hears each retry.
+///
+/// # Errors
+/// `Conflict` for an object there that is not a manifest (nothing is changed); the store's
+/// errors after retries.
+pub(crate) async fn fetch_manifest(
+    target: &crate::Target,
+    retry: &crate::RetryPolicy,
+    on_retry: impl FnMut(u32, &str, std::time::Duration),
+) -> crate::Result<Option<Manifest>> {
+    use object_store::ObjectStoreExt;
+    let key = target.key(MANIFEST_NAME);
+    let url = target.url_of(MANIFEST_NAME);
+    let got = crate::retry::retrying(retry, &url, on_retry, || async {
+        match target.store.get(&key).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(crate::retry::Attempt::Store(e)),
+        }
+    })
+    .await?;
+    let Some(bytes) = got else { return Ok(None) };
+    Manifest::parse(&bytes).map(Some).map_err(|why| crate::ShipError::Conflict {
+        url,
+        what: why,
+        fix: "this object is not a replaylog manifest: use another prefix (nothing was changed)".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

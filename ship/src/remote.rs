@@ -59,32 +59,13 @@ impl RemoteSource {
     /// is not a manifest; transient errors after retries.
     pub fn open(target: Target, retry: RetryPolicy) -> Result<RemoteSource> {
         let rt = runtime();
-        let key = target.key(MANIFEST_NAME);
-        let url = target.url_of(MANIFEST_NAME);
-        let got = rt.block_on(retrying(
-            &retry,
-            &url,
-            |_, _, _| {},
-            || async {
-                match target.store.get(&key).await {
-                    Ok(r) => Ok(Some(r.bytes().await?)),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(Attempt::Store(e)),
-                }
-            },
-        ))?;
-        let Some(bytes) = got else {
+        let Some(manifest) = rt.block_on(crate::manifest::fetch_manifest(&target, &retry, |_, _, _| {}))? else {
             return Err(ShipError::Permanent {
-                url,
+                url: target.url_of(MANIFEST_NAME),
                 what: "no manifest: nothing was shipped to this prefix (or the bucket does not exist)".into(),
                 fix: "check the bucket and prefix; `replaylog ship DIR --to URL` ships a capture".into(),
             });
         };
-        let manifest = Manifest::parse(&bytes).map_err(|why| ShipError::Conflict {
-            url: url.clone(),
-            what: why,
-            fix: "this object is not a replaylog manifest".into(),
-        })?;
         let name = PathBuf::from(target.url.clone());
         Ok(RemoteSource { target, manifest, name, retry, rt, progress: None })
     }

@@ -299,24 +299,8 @@ impl Shipper {
 
     /// The manifest, `None` when the prefix has none yet.
     async fn load_manifest(&self, on: &mut dyn FnMut(&Event), retries: &mut u32) -> Result<Option<Manifest>> {
-        let key = self.target.key(MANIFEST_NAME);
         let url = self.target.url_of(MANIFEST_NAME);
-        let got = retrying(&self.opts.retry, &url, retry_reporter(&url, on, retries), || async {
-            match self.target.store.get(&key).await {
-                Ok(r) => Ok(Some(r.bytes().await?)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(Attempt::Store(e)),
-            }
-        })
-        .await?;
-        match got {
-            None => Ok(None),
-            Some(bytes) => Manifest::parse(&bytes).map(Some).map_err(|why| ShipError::Conflict {
-                url,
-                what: why,
-                fix: "this object is not a replaylog manifest: ship to another prefix (nothing was changed)".into(),
-            }),
-        }
+        crate::manifest::fetch_manifest(&self.target, &self.opts.retry, retry_reporter(&url, on, retries)).await
     }
 
     async fn store_manifest(&self, m: &Manifest, on: &mut dyn FnMut(&Event), retries: &mut u32) -> Result<()> {
