@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use replaylog::journal::{repair, replay, validate};
+use replaylog::journal::{WATERMARK_EVERY_ROUNDS_DEFAULT, WATERMARK_EVERY_ROUNDS_MAX, repair, replay, validate};
 use replaylog::lowlevel::storage::sim::SimStorage;
 use replaylog::{
     Ack, EntryKind, Journal, JournalOptions, Lsn, Position, Problem, ReadOnlyJournal, ReplayLogError, SyncMode,
@@ -521,7 +521,7 @@ fn followers_share_the_next_leaders_fdatasync() {
 #[test]
 fn followers_are_acknowledged_by_one_fdatasync_of_their_frames_by_default() {
     let sim = SimStorage::new();
-    let opts = JournalOptions::default().sync(SyncMode::Sync).watermark_quiet_ms(60_000);
+    let opts = JournalOptions::default().sync(SyncMode::Sync).watermark_quiet_ms(60_000).watermark_every_rounds(1);
     assert_eq!(opts.ack, Ack::DataSynced, "the default policy");
     let (j, syncs) = leader_inside_fdatasync_three_followers(&sim, opts, "/d");
     assert_eq!(syncs, 2, "one round for the leader's frame, one for the followers'");
@@ -529,6 +529,35 @@ fn followers_are_acknowledged_by_one_fdatasync_of_their_frames_by_default() {
     // The leader's watermark went out with round 2; the followers' is not written yet.
     assert_eq!(j.watermark_lsn().unwrap(), Lsn(2));
     j.close().unwrap();
+}
+
+/// `watermark_every_rounds`: a lone Sync writer's rounds carry the watermark covering the
+/// earlier rounds only every k-th round (the others' fdatasync flushes their frame alone), so
+/// which round carries one follows from the commits alone; still one fdatasync per commit.
+#[test]
+fn every_kth_round_carries_the_watermark() {
+    for (k, default) in [(4u32, false), (WATERMARK_EVERY_ROUNDS_DEFAULT, true)] {
+        let sim = SimStorage::new();
+        let mut opts = JournalOptions::default().sync(SyncMode::Sync).watermark_quiet_ms(60_000);
+        if !default {
+            opts = opts.watermark_every_rounds(k);
+        }
+        let j = Journal::open("/k", opts.storage(Arc::new(sim.clone()))).unwrap();
+        let base = sim.syncs();
+        for n in 1..=3 * k as u64 {
+            assert_eq!(j.write(&n.to_le_bytes()).unwrap(), Lsn(n));
+            assert_eq!(j.durable_lsn().unwrap(), Lsn(n + 1), "k {k}: write {n} acknowledged by its own round");
+            // Round n writes a watermark when n is a multiple of k, covering rounds 1..n-1.
+            let covered = n / k as u64 * k as u64;
+            assert_eq!(j.watermark_lsn().unwrap(), Lsn(covered.max(1)), "k {k}: after write {n}");
+        }
+        assert_eq!(sim.syncs() - base, 3 * k as u64, "k {k}: one fdatasync per commit");
+        j.close().unwrap();
+    }
+    let err = JournalOptions::default().watermark_every_rounds(0).validate().unwrap_err();
+    assert!(matches!(err, ReplayLogError::InvalidOptions { option: "watermark_every_rounds", .. }), "{err}");
+    let err = JournalOptions::default().watermark_every_rounds(WATERMARK_EVERY_ROUNDS_MAX + 1).validate().unwrap_err();
+    assert!(matches!(err, ReplayLogError::InvalidOptions { option: "watermark_every_rounds", .. }), "{err}");
 }
 
 /// Rot, after a power cut, in the byte `at` of segment 0 of the journal in `dir` on `disk`:

@@ -53,7 +53,11 @@ fn ack_of(seed: u64) -> Ack {
 }
 
 fn options(storage: &SimStorage, mode: SyncMode) -> JournalOptions {
-    JournalOptions::default().sync(mode).segment_bytes_max(64 * 1024).storage(Arc::new(storage.clone()))
+    JournalOptions::default()
+        .sync(mode)
+        .segment_bytes_max(64 * 1024)
+        .watermark_every_rounds(EVERY_ROUNDS)
+        .storage(Arc::new(storage.clone()))
 }
 
 /// What a workload wrote and what was acknowledged durable.
@@ -61,23 +65,44 @@ fn options(storage: &SimStorage, mode: SyncMode) -> JournalOptions {
 struct Model {
     entries: Vec<Vec<u8>>, // index = lsn - 1
     acked: u64,            // every lsn <= acked is acknowledged
-    /// Every lsn <= this was acknowledged before the last acknowledgement. With
-    /// `Ack::DataSynced` the durable watermark may cover only these: rot in (covered, acked] may
-    /// be cut as a torn tail (reported), rot at or below it must be `Corrupt`.
+    /// Every lsn <= this is covered by a durable watermark: rot at or below it must be
+    /// `Corrupt`; with `Ack::DataSynced` rot in (covered, acked] may be cut as a torn tail
+    /// (reported). Under `Ack::Watermarked` (and after roll, snapshot, close) it is `acked`;
+    /// under `Ack::DataSynced` what the journal's `watermark_lsn` says, checked to lag the
+    /// acknowledgements by at most `watermark_every_rounds` of them (`lags`).
     covered: u64,
+    /// `acked` after each acknowledgement that advanced it (each took at least one round).
+    history: Vec<u64>,
     error: Option<String>,
 }
 
+/// The rounds between two watermark writes of `Ack::DataSynced` in these workloads.
+const EVERY_ROUNDS: u32 = 4;
+
 impl Model {
     /// Records an acknowledgement up to `lsn` by an operation of policy `ack` (`Watermarked` for
-    /// roll and snapshot, which always make the watermark durable).
-    fn ack(&mut self, lsn: u64, ack: Ack) {
-        match ack {
-            Ack::Watermarked => self.covered = lsn.max(self.acked),
-            Ack::DataSynced if lsn > self.acked => self.covered = self.acked,
-            Ack::DataSynced => {}
+    /// roll and snapshot, which always make the watermark durable); `wm_next` is the journal's
+    /// `watermark_lsn()` after it.
+    fn ack(&mut self, lsn: u64, ack: Ack, wm_next: u64) {
+        if lsn > self.acked {
+            self.history.push(lsn);
         }
         self.acked = self.acked.max(lsn);
+        match ack {
+            Ack::Watermarked => {
+                self.covered = self.acked;
+                assert_eq!(wm_next, self.acked + 1, "a watermarked acknowledgement leaves the watermark behind");
+            }
+            Ack::DataSynced => self.covered = self.covered.max(wm_next - 1),
+        }
+        assert!(self.covered <= self.acked, "the watermark covers lsn {} never acknowledged", self.covered);
+        // A watermark covering an acknowledged round is written at the latest by the
+        // `EVERY_ROUNDS`-th round after it, and every later advancing acknowledgement took one.
+        let k = EVERY_ROUNDS as usize;
+        if self.history.len() > k {
+            let due = self.history[self.history.len() - 1 - k];
+            assert!(self.covered >= due, "watermark at {} lags lsn {due}, acknowledged {k} rounds ago", self.covered);
+        }
     }
 }
 
@@ -99,6 +124,7 @@ fn workload(storage: &SimStorage, seed: u64, steps: u64) -> Model {
     };
     let mut step = || -> Result<(), ReplayLogError> {
         let next = m.entries.len() as u64 + 1;
+        let wm = || j.watermark_lsn().map_or(1, |l| l.0);
         match rng.below(20) {
             0..=13 => {
                 let data = payload(next, rng.next_u64(), big);
@@ -106,12 +132,12 @@ fn workload(storage: &SimStorage, seed: u64, steps: u64) -> Model {
                 let lsn = j.write(&data)?;
                 assert_eq!(lsn.0, next);
                 if mode == SyncMode::Sync {
-                    m.ack(next, ack);
+                    m.ack(next, ack, wm());
                 }
             }
             14 | 15 => {
                 j.sync()?;
-                m.ack(m.entries.len() as u64, ack);
+                m.ack(m.entries.len() as u64, ack, wm());
             }
             16 => {
                 let a = payload(next, rng.next_u64(), big);
@@ -120,18 +146,18 @@ fn workload(storage: &SimStorage, seed: u64, steps: u64) -> Model {
                 m.entries.push(b.clone());
                 j.write_batch(&[&a, &b])?;
                 if mode == SyncMode::Sync {
-                    m.ack(next + 1, ack);
+                    m.ack(next + 1, ack, wm());
                 }
             }
             17 => {
                 j.roll()?;
-                m.ack(m.entries.len() as u64, Ack::Watermarked);
+                m.ack(m.entries.len() as u64, Ack::Watermarked, wm());
             }
             18 => {
                 let data = payload(next, rng.next_u64(), big);
                 m.entries.push(data.clone());
                 j.snapshot(&data)?;
-                m.ack(next, Ack::Watermarked);
+                m.ack(next, Ack::Watermarked, wm());
             }
             _ => {}
         }
@@ -500,7 +526,7 @@ fn a_failed_writeback_hint_is_final_and_loses_nothing() {
                     assert!(matches!(j.write(b"again"), Err(ReplayLogError::Poisoned { .. })), "after {e}");
                     return (m, Some(e));
                 }
-                m.ack(i + 1, Ack::Watermarked);
+                m.ack(i + 1, Ack::DataSynced, j.watermark_lsn().map_or(1, |l| l.0));
             }
         }
         (m, None)

@@ -13,7 +13,8 @@ mod writer;
 pub use cut::{CutReport, RepairReport};
 pub use options::{
     Ack, COMPRESS_MIN_BYTES_DEFAULT, JournalOptions, Recovery, SEGMENT_BYTES_DEFAULT, SEGMENT_BYTES_MIN,
-    SYNC_INTERVAL_MS_MIN, SyncMode, WATERMARK_QUIET_MS_DEFAULT, WATERMARK_QUIET_MS_MAX,
+    SYNC_INTERVAL_MS_MIN, SyncMode, WATERMARK_EVERY_ROUNDS_DEFAULT, WATERMARK_EVERY_ROUNDS_MAX,
+    WATERMARK_QUIET_MS_DEFAULT, WATERMARK_QUIET_MS_MAX,
 };
 pub use read::{
     DirLock, EntryKind, Item, JournalIter, Position, Problem, ReadOnlyJournal, SegmentSummary, Validation, repair,

@@ -79,6 +79,10 @@ struct State {
     data_synced: Option<(u64, u64)>,
     wm_generation: u64,
     wm_copy: usize,
+    /// Rounds completed since the last one that wrote a watermark (`watermark_every_rounds`).
+    wm_rounds: u32,
+    /// When the last watermark write became durable (or the journal opened).
+    wm_written_at: Instant,
     syncing: bool,
     /// The next round's leader gathers (see `sync_to`) until `next_lsn` reaches this: the
     /// frames buffered when the last round completed plus as many as that round newly
@@ -284,6 +288,8 @@ impl Journal {
             data_synced: None,
             wm_generation,
             wm_copy,
+            wm_rounds: 0,
+            wm_written_at: Instant::now(),
             syncing: false,
             gather_until: 0,
             gather_backoff: 0,
@@ -395,7 +401,8 @@ impl Journal {
 
     /// Every LSN below this is covered by the durable watermark: rot in it is reported as
     /// `Corrupt` at open, never cut as a torn tail. With `Ack::DataSynced` it follows
-    /// [`Journal::durable_lsn`] by at most one round, or by `watermark_quiet_ms` when no round
+    /// [`Journal::durable_lsn`] by at most `watermark_every_rounds` rounds (or the rounds of
+    /// `watermark_quiet_ms`), or by `watermark_quiet_ms` when no round
     /// follows; with `Ack::Watermarked` the two are equal.
     pub fn watermark_lsn(&self) -> Result<Lsn> {
         Ok(Lsn(self.shared.lock_open()?.wm_next))
@@ -652,10 +659,16 @@ impl Shared {
                 self.cv.notify_all();
                 continue;
             }
-            // The watermark this round may write: frames an earlier fdatasync made durable.
+            // The watermark this round may write: frames an earlier fdatasync made durable. A
+            // caller waiting for the watermark always writes it; otherwise (Ack::DataSynced) only
+            // every `watermark_every_rounds`-th round, or the first after `watermark_quiet_ms`,
+            // does: the others' fdatasync flushes their frames alone, not page 0 as well.
+            let due = ack == Ack::Watermarked
+                || st.wm_rounds + 1 >= self.opts.watermark_every_rounds
+                || st.wm_written_at.elapsed() >= Duration::from_millis(self.opts.watermark_quiet_ms);
             let wm = st
                 .data_synced
-                .filter(|&(_, n)| n > st.wm_next)
+                .filter(|&(_, n)| due && n > st.wm_next)
                 .map(|(at, n)| (Watermark::new(st.wm_generation + 1, at, n, false), 1 - st.wm_copy, n));
             drop(st);
             let started = Instant::now();
@@ -677,6 +690,10 @@ impl Shared {
                         st.wm_generation = w.generation.get();
                         st.wm_copy = copy;
                         st.wm_next = covered;
+                        st.wm_rounds = 0;
+                        st.wm_written_at = Instant::now();
+                    } else {
+                        st.wm_rounds = st.wm_rounds.saturating_add(1);
                     }
                     st.data_synced = Some((end, next));
                     st.gather_until = st.next_lsn + st.acked_next(self.opts.ack).saturating_sub(before);
@@ -728,6 +745,8 @@ impl Shared {
         st.wm_generation = 1;
         st.wm_copy = 0;
         st.wm_next = st.next_lsn;
+        st.wm_rounds = 0;
+        st.wm_written_at = Instant::now();
         st.data_synced = None;
         let seg = st.segment;
         st.segments.push_back(seg);

@@ -1103,6 +1103,15 @@ pub fn journal_suite(plan: &Plan, rows: &mut Vec<Row>) -> Result<(), BoxError> {
             rows.push(time_writes(&mut j, plan, count, &entry, group, label, "")?);
         }
         {
+            // The default policy with every round carrying the watermark (page 0) as well as its
+            // frames, as before `watermark_every_rounds`: what skipping it saves a lone writer.
+            let dir = plan.scratch()?;
+            let opts = JournalOptions::default().sync(SyncMode::Sync).watermark_every_rounds(1);
+            let mut j = Journal::open(dir.path().join("j"), opts)?;
+            let label = "Journal Sync, watermark every round";
+            rows.push(time_writes(&mut j, plan, plan.sync_writes, &entry, "journal sync", label, "")?);
+        }
+        {
             let dir = plan.scratch()?;
             let mut w = RawSync::create(&dir.path().join("raw"))?;
             rows.push(time_writes(

@@ -50,6 +50,7 @@ fn quick_bench_json_has_every_mode_and_size() {
             "Journal Interval(10ms)",
             "Journal Sync",
             "Journal Sync, Ack::Watermarked",
+            "Journal Sync, watermark every round",
             "raw BufWriter 256K (limit)",
         ] {
             assert!(
