@@ -846,3 +846,43 @@ fn sync_capture_preallocates_ahead_and_truncates_sealed_segments() {
     j.close().unwrap();
     assert_eq!(validate(&dir).unwrap().chunks, 201);
 }
+
+/// A Sync-mode flush of at least a quarter preallocation step that reaches past the zero-filled
+/// part grows the file by its own frames (no step of zeros written ahead of it); the next small
+/// commit zero-fills a step ahead again. Everything reads back and the journal reopens.
+#[test]
+fn a_large_sync_flush_grows_the_file_by_its_frames() {
+    let tmp = scratch();
+    let dir = tmp.path().join("j");
+    // 1 MiB segments: a 256 KiB step, so flushes of 64 KiB or more grow the file.
+    let opts = || JournalOptions::default().sync(SyncMode::Sync).segment_bytes_max(1 << 20).compress_min_bytes(None);
+    let j = Journal::open(&dir, opts()).unwrap();
+    let entry = |i: u64, len: usize| {
+        let mut v = vec![0u8; len];
+        Rng::new(i).fill(&mut v);
+        v
+    };
+    let seg = segment_files(&dir).pop().unwrap();
+    let len = || std::fs::metadata(&seg).unwrap().len() as usize;
+    j.write(&entry(0, 100)).unwrap();
+    let zero_filled = len();
+    assert!(zero_filled > frames_end(&seg) + 200 * 1024, "a step of zeros ahead: {zero_filled}");
+    // One batch of 5 x 60,000 bytes: past the zeros, a single flush of ~300 KB.
+    let big: Vec<Vec<u8>> = (1..=5).map(|i| entry(i, 60_000)).collect();
+    j.write_batch(&big.iter().map(|v| v.as_slice()).collect::<Vec<_>>()).unwrap();
+    assert_eq!(len(), frames_end(&seg), "grown by the frames alone, nothing ahead");
+    j.write(&entry(6, 100)).unwrap();
+    assert!(len() > frames_end(&seg) + 200 * 1024, "the next small commit zero-fills ahead again: {}", len());
+    j.close().unwrap();
+    let mut n = 0u64;
+    replay(&dir, |item| {
+        let want = if (1..=5).contains(&(item.lsn - 1)) { 60_000 } else { 100 };
+        assert_eq!(item.data, entry(item.lsn - 1, want), "lsn {}", item.lsn);
+        n += 1;
+    })
+    .unwrap();
+    assert_eq!(n, 7);
+    let j = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(j.write(b"after reopen").unwrap(), Lsn(8));
+    j.close().unwrap();
+}

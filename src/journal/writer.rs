@@ -38,11 +38,21 @@ const GATHER_BACKOFF: u8 = 8;
 /// Bytes buffered before they are handed to the file.
 const FLUSH_BYTES: usize = 256 * 1024;
 
-/// Segment files are extended (`fallocate`, zero-filled) this far ahead of the last frame, or a
-/// quarter segment if smaller, up to `segment_bytes_max`: a frame write then rarely changes the
-/// file size or allocation, so its fdatasync flushes data only (one in every step's worth of
-/// writes pays the metadata commit), while a small journal stays small on disk and to scan.
+/// Segment files are extended (zeros written, see `FileStorage::allocate`) this far ahead of the
+/// last frame, or a quarter segment if smaller, up to `segment_bytes_max`: a frame write then
+/// rarely changes the file size or allocation, so its fdatasync flushes data only (one in every
+/// step's worth of writes pays the metadata commit), while a small journal stays small on disk
+/// and to scan. Large flushes grow the file instead (`GROW_DIVISOR`).
 const PREALLOC_STEP: u64 = 1 << 20;
+
+/// A Sync-mode flush of at least a preallocation step divided by this (256 KiB at the default
+/// step) that reaches past the zero-filled part of the segment is written without zero-filling
+/// ahead: the file grows by the frames themselves, and that round's fdatasync commits the new
+/// size (one metadata commit amortized over the whole flush) instead of flushing a step of zeros
+/// besides its frames. Measured (bench-peers, 8 writers x 64 KiB interleaved with okaywal, two
+/// runs each, alternating builds): 0.88x / 0.74x okaywal zero-filling, 1.10x / 1.00x growing.
+/// Small flushes keep zero-filling ahead: their fdatasync then flushes data only.
+const GROW_DIVISOR: u64 = 4;
 
 /// In `Async` and `Interval` modes, device writeback of the frames handed to the file is started
 /// (`sync_file_range`, no waiting) every this many bytes (or a quarter segment, if smaller), so
@@ -546,7 +556,11 @@ impl Shared {
         }
         let need = st.written + st.buf.len() as u64;
         let step = prealloc_step(&self.opts);
-        if step > 0 && need > st.allocated {
+        if step > 0 && need > st.allocated && st.buf.len() as u64 >= step / GROW_DIVISOR {
+            // A large flush (a round of many or large frames) grows the file by its own write:
+            // one metadata commit amortized over it costs less than flushing a step of zeros.
+            st.allocated = need;
+        } else if step > 0 && need > st.allocated {
             let ahead = need.max(self.opts.segment_bytes_max.min(need + step));
             if let Err(e) = st.file.allocate(ahead) {
                 let err = ReplayLogError::io("fallocate", &st.path, e);
