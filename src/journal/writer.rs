@@ -83,9 +83,10 @@ struct State {
     /// the OS).
     wm_next: u64,
     /// (end, next LSN) of the current segment's frames that an fdatasync made durable but no
-    /// durable watermark covers yet: the next group-commit round writes their watermark along
-    /// with its own frames, so under load each fdatasync both acknowledges a round and makes
-    /// the next one's frames durable.
+    /// durable watermark covers yet: a later group-commit round writes their watermark along
+    /// with its own frames (the next one under `Ack::Watermarked`; every
+    /// `watermark_every_rounds`-th under `Ack::DataSynced`), so under load an fdatasync both
+    /// acknowledges a round and makes the next one's frames durable.
     data_synced: Option<(u64, u64)>,
     wm_generation: u64,
     wm_copy: usize,
@@ -603,7 +604,9 @@ impl Shared {
     /// Group commit: returns once every LSN up to `target` is durable and covered by the durable
     /// watermark. One caller at a time (the leader) runs a round with the lock released: it
     /// writes the buffered frames and, if an earlier round's fdatasync made frames durable that
-    /// no durable watermark covers yet, a watermark covering exactly those; then one fdatasync.
+    /// no durable watermark covers yet, a watermark covering exactly those (for a caller that
+    /// waits for the watermark always; otherwise every `watermark_every_rounds`-th round, or the
+    /// first once `watermark_quiet_ms` has passed since the last one); then one fdatasync.
     /// That fdatasync acknowledges the earlier frames (their watermark is durable) and makes this
     /// round's frames durable; their watermark goes out with the next round. A lone writer thus
     /// needs two rounds (data, then watermark), but under load every round's fdatasync does both
@@ -791,7 +794,7 @@ impl Shared {
     /// The quiet watermark (`Ack::DataSynced` in `SyncMode::Sync` and `Async`): once a round has left
     /// fdatasync'd frames that no durable watermark covers and no further round has completed
     /// for `quiet`, runs a round that writes their watermark (one write and one fdatasync).
-    /// Under load the next round carries the watermark and this thread only sleeps: it waits on
+    /// Under load a later round carries the watermark and this thread only sleeps: it waits on
     /// `cv` (woken by a round completing) only while nothing is pending, and otherwise sleeps
     /// on `quiet_cv`, which only `close` notifies.
     fn quiet_watermark(&self, quiet: Duration) {
