@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,6 +28,20 @@ fn shipper(root: &Path, fail_at: u64, retries: u32) -> (Shipper, Arc<Faulty>) {
     let faulty = Arc::new(Faulty::new(fs, fail_at));
     let target = Target::with_store(faulty.clone(), "cap", "file:///remote/cap");
     (Shipper::new(target, quick(retries)), faulty)
+}
+
+/// A journal of `segments` segments written in a fresh scratch directory and shipped once to a
+/// file store there: (the scratch directory, the journal, the store's root, the number of
+/// entries written).
+fn shipped_journal(segments: u64) -> (tempfile::TempDir, PathBuf, PathBuf, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("j");
+    let root = dir.path().join("remote");
+    std::fs::create_dir(&root).unwrap();
+    let n = journal_of(&local, segments);
+    let (s, _) = shipper(&root, 0, 0);
+    s.ship(&local, &mut |_| {}).unwrap();
+    (dir, local, root, n)
 }
 
 fn manifest(root: &Path) -> Manifest {
@@ -177,13 +191,7 @@ fn remote_source(root: &Path) -> replaylog_ship::RemoteSource {
 
 #[test]
 fn a_sealed_segment_that_changed_after_shipping_is_a_conflict_and_nothing_is_uploaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("j");
-    let root = dir.path().join("remote");
-    std::fs::create_dir(&root).unwrap();
-    journal_of(&local, 3);
-    let (s, _) = shipper(&root, 0, 0);
-    s.ship(&local, &mut |_| {}).unwrap();
+    let (_dir, local, root, _) = shipped_journal(3);
     let before = objects(&root);
     let seg1 = local.join("00000000000000000001.seg");
     let mut bytes = std::fs::read(&seg1).unwrap();
@@ -215,13 +223,7 @@ fn a_foreign_manifest_is_refused_and_left_alone() {
 
 #[test]
 fn the_remote_capture_reads_like_the_local_one_and_a_tampered_segment_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("j");
-    let root = dir.path().join("remote");
-    std::fs::create_dir(&root).unwrap();
-    let n = journal_of(&local, 4);
-    let (s, _) = shipper(&root, 0, 0);
-    s.ship(&local, &mut |_| {}).unwrap();
+    let (_dir, local, root, n) = shipped_journal(4);
 
     let here = Capture::open(&local).unwrap();
     let there = Capture::open_source(Arc::new(remote_source(&root))).unwrap();
@@ -319,13 +321,7 @@ fn not_a_journal_is_refused_naming_it() {
 
 #[test]
 fn a_manifest_that_skips_a_segment_is_named_at_the_segment_after_the_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = dir.path().join("j");
-    let root = dir.path().join("remote");
-    std::fs::create_dir(&root).unwrap();
-    journal_of(&local, 4);
-    let (s, _) = shipper(&root, 0, 0);
-    s.ship(&local, &mut |_| {}).unwrap();
+    let (_dir, local, root, _) = shipped_journal(4);
     let mut m = manifest(&root);
     m.segments.retain(|e| e.number != 1);
     std::fs::write(root.join("cap/manifest.json"), m.to_bytes()).unwrap();
