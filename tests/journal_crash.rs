@@ -41,7 +41,7 @@ fn mode_of(seed: u64) -> SyncMode {
 }
 
 /// A fresh simulated disk for `seed`: three seeds in four preallocate segment files (zero-filled
-/// to their maximum size, as `fallocate` does on a real disk), the rest grow them write by write.
+/// to their maximum size, as `FileStorage::allocate` does on a real disk), the rest grow them write by write.
 fn disk_for(seed: u64) -> SimStorage {
     if (seed / 3) % 4 == 3 { SimStorage::new() } else { SimStorage::preallocating() }
 }
@@ -68,8 +68,8 @@ struct Model {
     /// Every lsn <= this is covered by a durable watermark: rot at or below it must be
     /// `Corrupt`; with `Ack::DataSynced` rot in (covered, acked] may be cut as a torn tail
     /// (reported). Under `Ack::Watermarked` (and after roll, snapshot, close) it is `acked`;
-    /// under `Ack::DataSynced` what the journal's `watermark_lsn` says, checked to lag the
-    /// acknowledgements by at most `watermark_every_rounds` of them (`lags`).
+    /// under `Ack::DataSynced` what the journal's `watermark_lsn` says, checked (against
+    /// `history`) to lag the acknowledgements by at most `EVERY_ROUNDS` of them.
     covered: u64,
     /// `acked` after each acknowledgement that advanced it (each took at least one round).
     history: Vec<u64>,

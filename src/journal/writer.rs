@@ -196,7 +196,7 @@ fn create_segment(
     // file size or allocation, and its commit's fdatasync flushes data only (BENCHMARKS.md: a
     // growing file's fdatasync also commits the inode through the filesystem journal).
     if preallocate > DATA_OFFSET {
-        file.allocate(preallocate).map_err(|e| io("fallocate", &tmp, e))?;
+        file.allocate(preallocate).map_err(|e| io("preallocate", &tmp, e))?;
     }
     let mut head = vec![0u8; DATA_OFFSET as usize];
     head[..SEGMENT_HEADER_BYTES].copy_from_slice(SegmentHeader::new(n, first_lsn, now_ms()).as_bytes());
@@ -262,7 +262,7 @@ impl Journal {
                 // A cut may have left it ending at its last frame: extend it ahead again.
                 let ahead = opts.segment_bytes_max.min(seg.valid_end + prealloc_step(&opts));
                 if ahead > seg.valid_end {
-                    file.allocate(ahead).map_err(|e| ReplayLogError::io("fallocate", &seg.path, e))?;
+                    file.allocate(ahead).map_err(|e| ReplayLogError::io("preallocate", &seg.path, e))?;
                 }
                 let allocated = seg.len.max(ahead);
                 let w_gen = w.generation.get();
@@ -557,17 +557,20 @@ impl Shared {
         }
         let need = st.written + st.buf.len() as u64;
         let step = prealloc_step(&self.opts);
-        if step > 0 && need > st.allocated && st.buf.len() as u64 >= step / GROW_DIVISOR {
-            // A large flush (a round of many or large frames) grows the file by its own write:
-            // one metadata commit amortized over it costs less than flushing a step of zeros.
-            st.allocated = need;
-        } else if step > 0 && need > st.allocated {
-            let ahead = need.max(self.opts.segment_bytes_max.min(need + step));
-            if let Err(e) = st.file.allocate(ahead) {
-                let err = ReplayLogError::io("fallocate", &st.path, e);
-                return Err(self.poison(st, err));
+        if step > 0 && need > st.allocated {
+            if st.buf.len() as u64 >= step / GROW_DIVISOR {
+                // A large flush (a round of many or large frames) grows the file by its own
+                // write: one metadata commit amortized over it costs less than flushing a step
+                // of zeros.
+                st.allocated = need;
+            } else {
+                let ahead = need.max(self.opts.segment_bytes_max.min(need + step));
+                if let Err(e) = st.file.allocate(ahead) {
+                    let err = ReplayLogError::io("preallocate", &st.path, e);
+                    return Err(self.poison(st, err));
+                }
+                st.allocated = ahead;
             }
-            st.allocated = ahead;
         }
         match st.file.write_at(&st.buf, st.written) {
             Ok(()) => {
@@ -608,7 +611,7 @@ impl Shared {
     /// waits for the watermark always; otherwise every `watermark_every_rounds`-th round, or the
     /// first once `watermark_quiet_ms` has passed since the last one); then one fdatasync.
     /// That fdatasync acknowledges the earlier frames (their watermark is durable) and makes this
-    /// round's frames durable; their watermark goes out with the next round. A lone writer thus
+    /// round's frames durable; their watermark goes out with a later round. A lone writer thus
     /// needs two rounds (data, then watermark), but under load every round's fdatasync does both
     /// jobs. A watermark never covers frames whose fdatasync had not returned when it was written.
     /// `ack`: what "done" means for this caller — `Ack::DataSynced` returns once the frames up

@@ -126,7 +126,7 @@ impl SimStorage {
         SimStorage::default()
     }
 
-    /// An empty disk whose `allocate` extends files with zeros, as `fallocate` does on a real
+    /// An empty disk whose `allocate` extends files with zeros, as `FileStorage::allocate` does on a real
     /// one (by default it does nothing, so swept files stay small).
     pub fn preallocating() -> SimStorage {
         let disk = SimStorage::default();
@@ -408,7 +408,7 @@ impl StorageFile for SimHandle {
 
     fn allocate(&self, len: u64) -> io::Result<()> {
         let mut st = self.storage.lock();
-        self.storage.op(&mut st, "fallocate")?;
+        self.storage.op(&mut st, "preallocate")?;
         if !self.writable {
             return Err(io::Error::from_raw_os_error(9));
         }
